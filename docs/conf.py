@@ -1,0 +1,24 @@
+"""Sphinx configuration. The test suite builds these docs with warnings as errors."""
+
+import stst_core
+
+project = "STST toolkit"
+author = "The STST toolkit developers"
+release = stst_core.__version__
+extensions = [
+    "myst_parser",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",
+    "sphinx_click",
+]
+source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
+myst_enable_extensions = ["colon_fence", "deflist", "dollarmath"]
+myst_heading_anchors = 3
+napoleon_numpy_docstring = True
+napoleon_google_docstring = False
+autodoc_member_order = "bysource"
+autodoc_typehints = "none"
+exclude_patterns = ["_build"]
+html_theme = "furo"
+html_title = f"STST toolkit {release}"
+suppress_warnings = ["myst.xref_missing"]

@@ -1,0 +1,99 @@
+"""Losses on layer activations: Gram, MSE (content), total variation, mean embedding.
+
+Activations are batch first with the channel axis second; every other axis
+(time, height, width, tokens…) counts as a *location*. So a ``(B, C, T, H, W)``
+activation has ``N = T·H·W`` locations and its Gram matrix is the
+time-averaged one of Tesfaldet et al.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from stst_core import hookimpl
+from stst_core.errors import ConfigError
+
+
+def gram_matrix(features: torch.Tensor, normalization: str = "locations") -> torch.Tensor:
+    """Gram matrices ``(B, C, C)`` of activations ``(B, C, ...)``.
+
+    ``normalization="locations"`` divides ``FᵀF`` by the number of locations N
+    (STST, Greco & Siegel); ``"chw"`` by C·N (Tesfaldet et al.).
+    """
+    flat = features.reshape(features.shape[0], features.shape[1], -1)
+    channels, locations = flat.shape[1], flat.shape[2]
+    gram = flat @ flat.transpose(1, 2)
+    return gram / (locations * (channels if normalization == "chw" else 1))
+
+
+class GramLoss:
+    """Mean squared difference of Gram matrices (style loss).
+
+    ``loss = mean((G(s) - G(t))²)`` over the batch and both channel axes, with
+    ``G`` normalised by the number of locations (``"locations"``, STST) or by
+    channels × locations (``"chw"``, Tesfaldet et al.). ``prepare`` computes a
+    target's Gram matrix once; ``compare`` uses it.
+    """
+
+    normalizations = ("locations", "chw")
+
+    def __init__(self, normalization: str = "locations"):
+        if normalization not in self.normalizations:
+            raise ConfigError(f"gram: normalization must be one of {self.normalizations}, got {normalization!r}")
+        self.normalization = normalization
+
+    def prepare(self, target: torch.Tensor) -> torch.Tensor:
+        return gram_matrix(target, self.normalization)
+
+    def compare(self, synthesised: torch.Tensor, prepared: torch.Tensor) -> torch.Tensor:
+        return ((gram_matrix(synthesised, self.normalization) - prepared) ** 2).mean()
+
+    def __call__(self, synthesised: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.compare(synthesised, self.prepare(target))
+
+    def __repr__(self) -> str:
+        return f"GramLoss(normalization={self.normalization!r})"
+
+
+def mse(synthesised: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference of activations (content loss): ``mean((s - t)²)``."""
+    if synthesised.shape != target.shape:
+        raise ConfigError(f"mse: activations differ in shape: {tuple(synthesised.shape)} vs {tuple(target.shape)}")
+    return ((synthesised - target) ** 2).mean()
+
+
+def total_variation(synthesised: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
+    """Anisotropic total variation of images or videos, divided by H·W.
+
+    Sum of absolute differences between vertical and horizontal neighbours over
+    channels (``tf.image.total_variation``), divided by the number of pixels,
+    averaged over batch and frames. Works on ``(B, C, H, W)`` and
+    ``(B, C, T, H, W)``; ``target`` is ignored (TV is a regulariser).
+    """
+    height, width = synthesised.shape[-2:]
+    vertical = (synthesised[..., 1:, :] - synthesised[..., :-1, :]).abs().sum(dim=(-2, -1))
+    horizontal = (synthesised[..., :, 1:] - synthesised[..., :, :-1]).abs().sum(dim=(-2, -1))
+    per_channel = (vertical + horizontal) / (height * width)  # (B, C[, T])
+    per_frame = per_channel.sum(dim=1)  # sum over channels, as TF does
+    return per_frame.mean()
+
+
+def mean_embedding(synthesised: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Squared distance between mean embeddings: ``mean_c (μ_c(s) - μ_c(t))²``.
+
+    ``μ_c`` is the mean of channel c over all locations (and the batch): the
+    first-order statistic that Gram matrices leave implicit, and what LEAPS'
+    priming term matches.
+    """
+    def embedding(x):
+        return x.transpose(0, 1).reshape(x.shape[1], -1).mean(dim=1)
+
+    return ((embedding(synthesised) - embedding(target)) ** 2).mean()
+
+
+@hookimpl
+def stst_register_losses(register):
+    register("gram", GramLoss)
+    register("mse", mse)
+    register("tv", total_variation)
+    register("mean_embedding", mean_embedding)

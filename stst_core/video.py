@@ -1,0 +1,716 @@
+"""Videos in memory and on disk.
+
+A :class:`Video` holds frames as one float32 tensor of shape ``(C, T, H, W)``
+with values in [0, 1], together with its frame rate. :func:`read_video` turns
+video files, folders of frame images and NumPy arrays into that layout;
+:func:`write_video` writes it back out.
+
+Formats
+-------
+- ``mp4``: H.264 through PyAV; lossy. ``.avi .mov .mkv .webm .m4v`` files
+  are read the same way (their formats are named after the suffix) but not
+  written.
+- ``gif``: a 256-colour palette per frame, delays in hundredths of a second.
+- ``png-dir``: a folder of ``.png``/``.jpg``/``.jpeg`` frames; written as
+  ``frame_00000.png``, ... (lossless) with the frame rate in ``meta.json``.
+- ``npz``: float32 ``frames`` ``(T, H, W, C)`` and ``fps``; lossless.
+- ``npy``: float32 ``(T, H, W, C)``; lossless, without the frame rate.
+
+Frame rates
+-----------
+Video files keep the rate of their stream. Folders and arrays carry no
+timing of their own beyond ``meta.json`` or an ``fps`` entry in ``.npz``
+files, so ``read_video(..., fps=)`` sets their rate and overrides those
+entries; it does not apply to video files, whose rate is part of the file.
+GIF stores a delay per frame in hundredths of a second, so a GIF plays at
+``100 / round(100 / fps)`` frames per second (30 fps becomes 33.3), and at
+most 50 (viewers slow shorter delays down to 10 fps).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import numbers
+import os
+import re
+import secrets
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from stst_core.errors import VideoError
+
+__all__ = ["Video", "read_video", "write_video", "video_format"]
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".gif")
+ARRAY_SUFFIXES = (".npy", ".npz")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+WRITABLE_FORMATS = ("mp4", "gif", "png-dir", "npz", "npy")
+DEFAULT_FPS = 25.0
+
+# Only names that write_video itself produces, so that stale frames of an
+# earlier, longer video can be told apart from a user's own images.
+_FRAME_NAME = re.compile(r"frame_(\d{5,})\.png")
+_META_NAME = "meta.json"
+
+
+@dataclass
+class Video:
+    """Frames and frame rate: the toolkit's one in-memory video layout.
+
+    Parameters
+    ----------
+    frames : torch.Tensor
+        Shape ``(C, T, H, W)``, float32, values in [0, 1]; ``C`` is 3 (RGB)
+        or 1 (grey). Use :meth:`from_array` to build one from other layouts.
+    fps : float
+        Frames per second.
+    source : str, optional
+        Where the frames came from (a path or a description); error
+        messages name it.
+
+    Raises
+    ------
+    VideoError
+        If ``frames`` is not a 4-D float32 tensor with 1 or 3 channels and at
+        least one frame, or ``fps`` is not a positive number.
+
+    Examples
+    --------
+    >>> video = Video(torch.rand(3, 8, 32, 48), fps=30)
+    >>> video.shape, video.duration
+    ((3, 8, 32, 48), 0.26666666666666666)
+    >>> video.batch().shape
+    torch.Size([1, 3, 8, 32, 48])
+    """
+
+    frames: torch.Tensor
+    fps: float
+    source: str | None = None
+
+    def __post_init__(self):
+        where = self.source or "video"
+        if not isinstance(self.frames, torch.Tensor):
+            raise VideoError(
+                f"{where}: frames must be a torch.Tensor, not {type(self.frames).__name__}; "
+                "use Video.from_array for arrays"
+            )
+        if self.frames.ndim != 4 or self.frames.dtype != torch.float32:
+            raise VideoError(
+                f"{where}: frames must be a float32 tensor of shape (C, T, H, W), got "
+                f"{self.frames.dtype} of shape {tuple(self.frames.shape)}; "
+                "use Video.from_array to convert"
+            )
+        channels, num_frames, height, width = self.frames.shape
+        if channels not in (1, 3):
+            raise VideoError(f"{where}: frames must have 1 (grey) or 3 (RGB) channels, got {channels}")
+        if num_frames < 1:
+            raise VideoError(f"{where}: no frames")
+        if height < 1 or width < 1:
+            raise VideoError(f"{where}: frames are empty ({height}x{width} pixels)")
+        self.fps = _check_fps(self.fps, where)
+
+    @property
+    def channels(self) -> int:
+        """Number of colour channels: 3 (RGB) or 1 (grey)."""
+        return self.frames.shape[0]
+
+    @property
+    def num_frames(self) -> int:
+        """Number of frames ``T``."""
+        return self.frames.shape[1]
+
+    @property
+    def height(self) -> int:
+        """Frame height in pixels."""
+        return self.frames.shape[2]
+
+    @property
+    def width(self) -> int:
+        """Frame width in pixels."""
+        return self.frames.shape[3]
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """``(C, T, H, W)``."""
+        return tuple(self.frames.shape)
+
+    @property
+    def duration(self) -> float:
+        """Playing time in seconds: ``num_frames / fps``."""
+        return self.num_frames / self.fps
+
+    def batch(self) -> torch.Tensor:
+        """The frames as a batch of one, ``(1, C, T, H, W)``: the layout models take.
+
+        Examples
+        --------
+        >>> Video(torch.zeros(3, 4, 8, 8), fps=25).batch().shape
+        torch.Size([1, 3, 4, 8, 8])
+        """
+        return self.frames.unsqueeze(0)
+
+    def to_uint8(self) -> np.ndarray:
+        """The frames as a NumPy array ``(T, H, W, C)`` of uint8, rounded to nearest.
+
+        Values outside [0, 1] are clipped.
+
+        Examples
+        --------
+        >>> Video(torch.full((3, 2, 4, 4), 0.5), fps=25).to_uint8()[0, 0, 0]
+        array([128, 128, 128], dtype=uint8)
+        """
+        frames = self.frames.detach().cpu().clamp(0, 1).mul(255).round().to(torch.uint8)
+        return frames.permute(1, 2, 3, 0).contiguous().numpy()
+
+    @classmethod
+    def from_array(cls, array, fps: float, source: str | None = None) -> Video:
+        """Build a video from a NumPy array or tensor in a common layout.
+
+        Parameters
+        ----------
+        array : numpy.ndarray or torch.Tensor
+            ``(T, H, W, C)``, ``(T, H, W)`` (grey) or ``(C, T, H, W)``, with
+            ``C`` 1 or 3; uint8 (0-255) or floating point in [0, 1]. The
+            channel axis is taken to be the last one when it has 1 or 3
+            entries, else the first.
+        fps : float
+            Frames per second.
+        source : str, optional
+            Where the array came from, for error messages.
+
+        Returns
+        -------
+        Video
+            Grey stays grey (``C = 1``); values become float32. A contiguous
+            float32 ``(C, T, H, W)`` tensor is used as is, without a copy.
+
+        Raises
+        ------
+        VideoError
+            On another shape or dtype, or float values outside [0, 1].
+
+        Examples
+        --------
+        >>> frames = np.zeros((8, 32, 48, 3), dtype=np.uint8)
+        >>> Video.from_array(frames, fps=30).shape
+        (3, 8, 32, 48)
+        >>> Video.from_array(torch.rand(8, 32, 48), fps=30).shape
+        (1, 8, 32, 48)
+        """
+        where = source or "array"
+        if not isinstance(array, torch.Tensor):
+            array = np.asarray(array)
+            try:
+                # torch wraps only writable memory: a memory-mapped file, say, is copied.
+                array = torch.from_numpy(array if array.flags.writeable else array.copy())
+            except TypeError as exc:
+                raise VideoError(f"{where}: not a numeric array ({exc})") from exc
+        if array.dtype != torch.uint8 and not array.is_floating_point():
+            raise VideoError(f"{where}: frames must be uint8 or float in [0, 1], not {array.dtype}")
+        frames = array.unsqueeze(-1) if array.ndim == 3 else array
+        if frames.ndim == 4 and frames.shape[-1] in (1, 3):
+            frames = frames.permute(3, 0, 1, 2)
+        elif frames.ndim != 4 or frames.shape[0] not in (1, 3):
+            raise VideoError(
+                f"{where}: expected frames of shape (T, H, W, C), (T, H, W) or (C, T, H, W) "
+                f"with C = 1 (grey) or 3 (RGB), got {tuple(array.shape)}"
+            )
+        # One pass that converts and lays out (C, T, H, W) contiguously.
+        frames = frames.to(torch.float32, memory_format=torch.contiguous_format)
+        if array.dtype == torch.uint8:
+            frames.div_(255)
+        elif not bool(((frames >= 0) & (frames <= 1)).all()):
+            raise VideoError(
+                f"{where}: float frames must lie in [0, 1] (and not be NaN); divide 0-255 values by 255"
+            )
+        return cls(frames, fps, source)
+
+    def select(self, start: int = 0, num_frames: int | None = None, stride: int = 1) -> Video:
+        """Frames ``start, start + stride, ...``: at most ``num_frames`` of them.
+
+        Parameters
+        ----------
+        start : int
+            Index of the first frame kept.
+        num_frames : int, optional
+            Most frames kept; fewer when the video ends first. All by default.
+        stride : int
+            Step between kept frames; the frame rate is divided by it.
+
+        Raises
+        ------
+        VideoError
+            On negative ``start``, ``num_frames`` or ``stride`` below 1, or
+            ``start`` past the last frame.
+
+        Examples
+        --------
+        >>> video = Video(torch.rand(3, 8, 32, 48), fps=30)
+        >>> clip = video.select(start=1, num_frames=3, stride=2)
+        >>> clip.num_frames, clip.fps
+        (3, 15.0)
+        """
+        where = self.source or "video"
+        _check_selection(start, num_frames, stride, where)
+        frames = self.frames[:, _frame_slice(self.num_frames, start, num_frames, stride, where)]
+        return Video(frames, self.fps / stride, self.source)
+
+    def resized(self, size: int) -> Video:
+        """The video scaled so that its longer side is ``size`` pixels.
+
+        The aspect ratio is kept, with both sides rounded to whole pixels (at
+        least 1); the filter is bilinear with antialiasing.
+
+        Examples
+        --------
+        >>> Video(torch.rand(3, 2, 720, 1280), fps=30).resized(128).shape
+        (3, 2, 72, 128)
+        """
+        size = _check_int("size", size, 1, self.source or "video")
+        scale = size / max(self.height, self.width)
+        shape = (max(1, round(self.height * scale)), max(1, round(self.width * scale)))
+        frames = F.interpolate(
+            self.frames.transpose(0, 1), size=shape, mode="bilinear", antialias=True, align_corners=False
+        )
+        return Video(frames.transpose(0, 1), self.fps, self.source)
+
+    def center_cropped(self, crop: int | tuple[int, int]) -> Video:
+        """The central ``crop`` pixels of every frame.
+
+        Parameters
+        ----------
+        crop : int or (int, int)
+            ``(height, width)``, or one number for a square.
+
+        Raises
+        ------
+        VideoError
+            If the crop is larger than the frame.
+
+        Examples
+        --------
+        >>> Video(torch.rand(3, 2, 32, 48), fps=30).center_cropped(32).shape
+        (3, 2, 32, 32)
+        """
+        where = self.source or "video"
+        height, width = _crop_shape(crop, where)
+        if height > self.height or width > self.width:
+            raise VideoError(
+                f"{where}: crop {height}x{width} is larger than the {self.height}x{self.width} frame "
+                "(height x width); crop less, or resize first"
+            )
+        top, left = (self.height - height) // 2, (self.width - width) // 2
+        return Video(self.frames[:, :, top : top + height, left : left + width], self.fps, self.source)
+
+
+def video_format(path) -> str:
+    """The format of a video path: ``"mp4"``, ``"gif"``, ``"png-dir"``, ``"npz"``, ...
+
+    An existing folder, or a path without a suffix that is not a file, is a
+    ``"png-dir"`` (a folder of frames); otherwise the suffix decides, and the
+    format is its name (``"avi"``, ``"mov"``, ``"npy"``...).
+
+    Raises
+    ------
+    VideoError
+        If the suffix is not one of the supported ones.
+
+    Examples
+    --------
+    >>> video_format("clips/walk.MP4"), video_format("clips/walk-frames")
+    ('mp4', 'png-dir')
+    """
+    path = Path(path)
+    if path.is_dir() or not (path.suffix or path.is_file()):
+        return "png-dir"
+    suffix = path.suffix.lower()
+    if suffix not in VIDEO_SUFFIXES + ARRAY_SUFFIXES:
+        raise VideoError(
+            f"{path}: unknown video format {path.suffix!r}; supported are "
+            f"{' '.join(VIDEO_SUFFIXES + ARRAY_SUFFIXES)} and folders of "
+            f"{'/'.join(IMAGE_SUFFIXES)} frames"
+        )
+    return suffix[1:]
+
+
+def read_video(
+    path,
+    *,
+    start: int = 0,
+    num_frames: int | None = None,
+    stride: int = 1,
+    size: int | None = None,
+    crop: int | tuple[int, int] | None = None,
+    fps: float | None = None,
+) -> Video:
+    """Read a video file, a folder of frames or an array file as RGB.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A video file (``.mp4 .avi .mov .mkv .webm .m4v .gif``), a folder of
+        ``.png``/``.jpg``/``.jpeg`` frames in natural order (``frame_2``
+        before ``frame_10``; other files are ignored), a ``.npy`` array
+        ``(T, H, W, C)`` or ``(T, H, W)``, uint8 or float in [0, 1], or a
+        ``.npz`` file holding such an array (under ``frames``, or as its only
+        array) and optionally ``fps``.
+    start, num_frames, stride : int
+        Temporal selection, as in :meth:`Video.select`; only the frames up to
+        the last one kept are decoded.
+    size : int, optional
+        Then scale so that the longer side is ``size`` (:meth:`Video.resized`).
+    crop : int or (int, int), optional
+        Then keep the central ``(height, width)`` (:meth:`Video.center_cropped`).
+    fps : float, optional
+        Frame rate of folders and array files, overriding ``meta.json`` and
+        the ``fps`` of ``.npz`` files; default 25 where they have none. Video
+        files always keep their own rate.
+
+    Returns
+    -------
+    Video
+        Float32 RGB frames ``(3, T, H, W)`` (grey is replicated); the frame
+        rate is divided by ``stride``.
+
+    Raises
+    ------
+    VideoError
+        Naming the path, if it is missing, not a video, unreadable, holds no
+        frames (or none from ``start`` on), holds frames of different sizes,
+        or if an option is out of range.
+
+    Examples
+    --------
+    >>> write_video(Video(torch.rand(3, 8, 32, 48), fps=30), "clip.npz")
+    PosixPath('clip.npz')
+    >>> read_video("clip.npz", num_frames=4, stride=2, size=24).shape
+    (3, 4, 16, 24)
+    """
+    path = Path(path)
+    where = str(path)
+    # Options are checked before anything is decoded, so that a mistake costs no time.
+    _check_selection(start, num_frames, stride, where)
+    if size is not None:
+        _check_int("size", size, 1, where)
+    if crop is not None:
+        _crop_shape(crop, where)
+    if fps is not None:
+        _check_fps(fps, where)
+    if not path.exists():
+        raise VideoError(f"no such file or folder: {path}")
+
+    fmt = video_format(path)
+    if fmt == "png-dir":
+        video = _read_frame_folder(path, start, num_frames, stride, fps)
+    elif fmt in ("npy", "npz"):
+        video = _read_array_file(path, fps).select(start, num_frames, stride)
+    else:
+        video = _read_video_file(path, start, num_frames, stride)
+    if size is not None:
+        video = video.resized(size)
+    if crop is not None:
+        video = video.center_cropped(crop)
+    if video.channels == 1:
+        video = Video(video.frames.expand(3, -1, -1, -1).contiguous(), video.fps, video.source)
+    return video
+
+
+def write_video(video, path, *, fps: float | None = None, format: str | None = None, crf: int = 18) -> Path:
+    """Write a video; the format follows from the path unless ``format`` is given.
+
+    Parameters
+    ----------
+    video : Video, numpy.ndarray or torch.Tensor
+        Arrays and tensors are taken as in :meth:`Video.from_array` and need
+        ``fps``.
+    path : str or os.PathLike
+        Where to write; missing parent folders are created. Files are written
+        to a temporary sibling first and then renamed, so that a failure
+        never leaves a partial file under ``path``.
+    fps : float, optional
+        Frame rate; overrides that of a :class:`Video`.
+    format : {"mp4", "gif", "png-dir", "npz", "npy"}, optional
+        Default: :func:`video_format` of ``path``.
+
+        - ``mp4``: H.264, yuv420p, quality ``crf``. The rate is stored as
+          the nearest fraction with a denominator up to 1001, so 29.97,
+          30000/1001 and 59.94 all survive. An odd height or width is padded by one
+          row or column, repeating the edge, because yuv420p needs even
+          sizes: the file is then one pixel taller or wider.
+        - ``gif``: one 256-colour palette per frame, looping forever; the
+          rate becomes ``100 / round(100 / fps)``, at most 50.
+        - ``png-dir``: ``frame_00000.png``, ... and ``meta.json`` (the fps)
+          in the folder ``path``. Earlier frames of that name beyond the new
+          last one are removed; other files are left alone, but a folder
+          holding other images is refused, since they would be read as frames.
+        - ``npz``: ``frames``, float32 ``(T, H, W, C)``, and ``fps``; lossless.
+        - ``npy``: float32 ``(T, H, W, C)``; lossless, without the fps.
+    crf : int
+        H.264 constant rate factor, 0 to 51; lower is better and larger.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    VideoError
+        On an array without ``fps``, an unwritable format or an encoder error.
+
+    Examples
+    --------
+    >>> write_video(torch.rand(8, 32, 48, 3), "out/noise.mp4", fps=29.97)
+    PosixPath('out/noise.mp4')
+    """
+    path = Path(path)
+    if not isinstance(video, Video):
+        if fps is None:
+            raise VideoError(f"{path}: writing an array needs its frame rate: pass fps=")
+        video = Video.from_array(video, fps, str(path))
+    elif fps is not None:
+        video = replace(video, fps=fps)
+    fmt = format or video_format(path)
+    if fmt not in WRITABLE_FORMATS:
+        raise VideoError(f"{path}: cannot write format {fmt!r}; writable are {', '.join(WRITABLE_FORMATS)}")
+    if not (isinstance(crf, numbers.Real) and 0 <= crf <= 51):
+        raise VideoError(f"{path}: crf must be a number from 0 to 51, got {crf!r}")
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if fmt == "mp4":
+            _write_mp4(video, path, crf)
+        elif fmt == "gif":
+            _write_gif(video, path)
+        elif fmt == "png-dir":
+            _write_frame_folder(video, path)
+        else:
+            frames = video.frames.detach().cpu().permute(1, 2, 3, 0).contiguous().numpy()
+            with _replacing(path) as tmp, open(tmp, "wb") as file:
+                if fmt == "npz":
+                    np.savez(file, frames=frames, fps=np.float64(video.fps))
+                else:
+                    np.save(file, frames)
+    except av.FFmpegError as exc:
+        raise VideoError(f"{path}: cannot encode the video ({exc})") from exc
+    return path
+
+
+def _check_int(name: str, value, minimum: int, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise VideoError(f"{where}: {name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_fps(fps, where: str) -> float:
+    try:
+        rate = float(fps)
+    except (TypeError, ValueError):
+        rate = math.nan
+    if not (math.isfinite(rate) and rate > 0):
+        raise VideoError(f"{where}: fps must be a positive number, got {fps!r}")
+    return rate
+
+
+def _check_selection(start, num_frames, stride, where: str) -> None:
+    _check_int("start", start, 0, where)
+    if num_frames is not None:
+        _check_int("num_frames", num_frames, 1, where)
+    _check_int("stride", stride, 1, where)
+
+
+def _check_start(total: int, start: int, where: str) -> None:
+    if total == 0:
+        raise VideoError(f"{where}: no frames")
+    if start >= total:
+        raise VideoError(f"{where}: start={start} is past the end: there are {total} frames (0 to {total - 1})")
+
+
+def _frame_slice(total: int, start: int, num_frames: int | None, stride: int, where: str) -> slice:
+    _check_start(total, start, where)
+    return slice(start, None if num_frames is None else start + num_frames * stride, stride)
+
+
+def _crop_shape(crop, where: str) -> tuple[int, int]:
+    try:
+        height, width = (crop, crop) if isinstance(crop, numbers.Integral) else crop
+    except (TypeError, ValueError):
+        raise VideoError(f"{where}: crop must be an integer or (height, width), got {crop!r}") from None
+    return _check_int("crop height", height, 1, where), _check_int("crop width", width, 1, where)
+
+
+def _natural_key(path: Path) -> list:
+    # re.split with a group puts the digit runs at the odd positions.
+    return [int(part) if i % 2 else part.lower() for i, part in enumerate(re.split(r"(\d+)", path.name))]
+
+
+def _read_video_file(path: Path, start: int, num_frames: int | None, stride: int) -> Video:
+    stop = None if num_frames is None else start + (num_frames - 1) * stride + 1
+    frames, index = [], -1
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                kinds = ", ".join(stream.type for stream in container.streams) or "none"
+                raise VideoError(f"{path}: no frames: the file has no video stream (streams: {kinds})")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            rate = stream.average_rate or stream.guessed_rate or DEFAULT_FPS
+            # islice ends decoding at the last frame kept, however long the file.
+            for index, frame in enumerate(itertools.islice(container.decode(stream), stop)):
+                if index >= start and (index - start) % stride == 0:
+                    frames.append(frame.to_ndarray(format="rgb24"))
+    except av.FFmpegError as exc:
+        raise VideoError(f"{path}: cannot read this as a video ({exc}); is it a complete video file?") from exc
+    _check_start(index + 1, start, str(path))
+    return Video.from_array(np.stack(frames), float(rate) / stride, str(path))
+
+
+def _read_frame_folder(path: Path, start: int, num_frames: int | None, stride: int, fps: float | None) -> Video:
+    files = sorted(
+        (file for file in path.iterdir() if file.suffix.lower() in IMAGE_SUFFIXES and file.is_file()),
+        key=_natural_key,
+    )
+    if not files:
+        raise VideoError(f"{path}: no frames: the folder holds no {'/'.join(IMAGE_SUFFIXES)} images")
+    chosen = files[_frame_slice(len(files), start, num_frames, stride, str(path))]
+    images = []
+    for file in chosen:
+        try:
+            with Image.open(file) as image:
+                images.append(np.asarray(image.convert("RGB")))
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            raise VideoError(f"{file}: cannot read this image ({exc})") from exc
+        if images[-1].shape != images[0].shape:
+            (height, width, _), (height0, width0, _) = images[-1].shape, images[0].shape
+            raise VideoError(
+                f"{path}: frames differ in size: {file.name} is {height}x{width} but {chosen[0].name} is "
+                f"{height0}x{width0} (height x width); resize them to one size"
+            )
+    rate = fps if fps is not None else _folder_fps(path)
+    return Video.from_array(np.stack(images), rate / stride, str(path))
+
+
+def _folder_fps(path: Path) -> float:
+    meta = path / _META_NAME
+    if not meta.is_file():
+        return DEFAULT_FPS
+    try:
+        return float(json.loads(meta.read_text())["fps"])
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise VideoError(f"{meta}: no readable frame rate ({exc!r}); fix or delete the file, or pass fps=") from exc
+
+
+def _read_array_file(path: Path, fps: float | None) -> Video:
+    try:
+        if path.suffix.lower() == ".npy":
+            arrays = {"frames": np.load(path, allow_pickle=False)}
+        else:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise VideoError(f"{path}: cannot read this array file ({exc})") from exc
+    stored_fps = arrays.pop("fps", None)
+    if "frames" not in arrays and len(arrays) != 1:
+        raise VideoError(
+            f"{path}: cannot tell which array holds the frames (arrays: {', '.join(arrays) or 'none'}); "
+            "save them under the name 'frames'"
+        )
+    frames = arrays["frames"] if "frames" in arrays else next(iter(arrays.values()))
+    if fps is None:
+        fps = DEFAULT_FPS if stored_fps is None else stored_fps
+    return Video.from_array(frames, fps, str(path))
+
+
+@contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """A temporary sibling of ``path`` that becomes ``path`` once the block succeeds."""
+    # In the same folder, so that the rename is atomic; hidden and ending in
+    # .part, so that a frame folder being written never reads it as a frame.
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _rgb(frames: np.ndarray) -> np.ndarray:
+    return np.repeat(frames, 3, axis=-1) if frames.shape[-1] == 1 else frames
+
+
+def _write_mp4(video: Video, path: Path, crf: float) -> None:
+    # yuv420p stores colour at half resolution, so it needs even sizes.
+    frames = np.pad(
+        _rgb(video.to_uint8()), ((0, 0), (0, video.height % 2), (0, video.width % 2), (0, 0)), mode="edge"
+    )
+    rate = Fraction(video.fps).limit_denominator(1001)
+    with _replacing(path) as tmp, av.open(str(tmp), "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=rate, options={"crf": str(crf)})
+        stream.height, stream.width = frames.shape[1:3]
+        stream.pix_fmt = "yuv420p"
+        for pixels in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
+        container.mux(stream.encode())
+
+
+def _write_gif(video: Video, path: Path) -> None:
+    # PyAV rather than PIL, whose GIF writer merges identical consecutive
+    # frames and so changes the frame count. Delays are whole hundredths of
+    # a second, and viewers play delays under 2 as 10.
+    delay = max(2, round(100 / video.fps))
+    with _replacing(path) as tmp, av.open(str(tmp), "w", format="gif") as container:
+        stream = container.add_stream("gif", rate=Fraction(100, delay))
+        stream.width, stream.height = video.width, video.height
+        stream.pix_fmt = "pal8"
+        for index, pixels in enumerate(_rgb(video.to_uint8())):
+            frame = av.VideoFrame.from_ndarray(_palette_image(pixels), format="pal8")
+            frame.pts = index  # in the stream's time base: one delay
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+
+
+def _palette_image(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """RGB ``pixels`` as indices into their own 256-colour ARGB palette, as PyAV's pal8 takes them."""
+    image = Image.fromarray(pixels).quantize(256)
+    colours = np.array(image.getpalette(), np.uint8).reshape(-1, 3)
+    palette = np.zeros((256, 4), np.uint8)
+    palette[:, 0] = 255
+    palette[: len(colours), 1:] = colours
+    return np.asarray(image), palette
+
+
+def _write_frame_folder(video: Video, folder: Path) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise VideoError(f"{folder}: is a file, but frames are written into a folder; pick another path")
+    folder.mkdir(exist_ok=True)
+    others = sorted(
+        file.name
+        for file in folder.iterdir()
+        if file.suffix.lower() in IMAGE_SUFFIXES and not _FRAME_NAME.fullmatch(file.name)
+    )
+    if others:
+        raise VideoError(
+            f"{folder}: already holds other images ({', '.join(others[:3])}), which would be read back "
+            "as frames; write to a new or empty folder"
+        )
+    for index, pixels in enumerate(video.to_uint8()):
+        with _replacing(folder / f"frame_{index:05d}.png") as tmp:
+            Image.fromarray(pixels[..., 0] if video.channels == 1 else pixels).save(tmp, format="PNG")
+    for file in folder.iterdir():
+        match = _FRAME_NAME.fullmatch(file.name)
+        if match and int(match[1]) >= video.num_frames:
+            file.unlink()
+    with _replacing(folder / _META_NAME) as tmp:
+        tmp.write_text(json.dumps({"fps": video.fps}) + "\n")

@@ -1,0 +1,74 @@
+"""Shared fixtures: the reference data folder and an isolated weights cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _data_dir() -> Path:
+    return Path(os.environ.get("STST_TEST_DATA", REPO_ROOT.parent / "shared" / "data")).expanduser()
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    """The reference data folder (STST_TEST_DATA, default ../shared/data).
+
+    Skipped when absent (a user's fresh clone), but a failure when
+    STST_REQUIRE_TEST_DATA is set, as it is in CI.
+    """
+    path = _data_dir()
+    if not path.is_dir():
+        reason = f"reference data folder {path} not found (set STST_TEST_DATA)"
+        if os.environ.get("STST_REQUIRE_TEST_DATA"):
+            pytest.fail(reason + "; STST_REQUIRE_TEST_DATA is set, so this is an error")
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture(scope="session")
+def msoe_weights(shared_data_dir) -> Path:
+    path = shared_data_dir / "msoe" / "weights.npz"
+    if not path.is_file():
+        pytest.fail(f"{path} is missing from the reference data folder")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path_factory, monkeypatch):
+    """Every test gets its own empty weights cache and no network for downloads."""
+    monkeypatch.setenv("STST_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.delenv("STST_OFFLINE", raising=False)
+
+
+@pytest.fixture
+def file_server(tmp_path):
+    """Serve a folder over HTTP on 127.0.0.1; yields (folder, base_url). Counts requests."""
+    import functools
+    import http.server
+    import threading
+
+    folder = tmp_path / "served"
+    folder.mkdir()
+    requests = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # keep test output clean
+            pass
+
+        def do_GET(self):
+            requests.append(self.path)
+            super().do_GET()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield folder, f"http://127.0.0.1:{server.server_address[1]}", requests
+    finally:
+        server.shutdown()
+        server.server_close()

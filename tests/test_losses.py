@@ -1,0 +1,64 @@
+"""Losses against hand-computed values."""
+
+import pytest
+import torch
+
+from stst_core import ConfigError, create_loss
+from stst_core.losses import compare, prepare_target
+from stst_losses import gram_matrix
+
+
+def test_gram_matrix_by_hand():
+    # one sample, 2 channels, 3 locations
+    f = torch.tensor([[[1.0, 2.0, 3.0], [0.0, 1.0, -1.0]]])
+    expected = torch.tensor([[[14.0, -1.0], [-1.0, 2.0]]]) / 3
+    torch.testing.assert_close(gram_matrix(f), expected)
+    torch.testing.assert_close(gram_matrix(f, "chw"), expected / 2)
+    # every non-channel axis counts as a location: a (B, C, T, H, W) input
+    torch.testing.assert_close(gram_matrix(f.reshape(1, 2, 3, 1, 1)), expected)
+
+
+def test_gram_loss_by_hand():
+    s = torch.tensor([[[1.0, 2.0, 3.0], [0.0, 1.0, -1.0]]])
+    t = torch.tensor([[[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]])
+    # G(s) = [[14, -1], [-1, 2]] / 3 and G(t) = [[1, 1], [1, 1]]
+    diff = torch.tensor([[14 / 3 - 1, -1 / 3 - 1], [-1 / 3 - 1, 2 / 3 - 1]])
+    assert create_loss("gram")(s, t).item() == pytest.approx((diff**2).mean().item())
+    assert create_loss("gram", normalization="chw")(s, t).item() == pytest.approx(((diff + torch.tensor([[1.0, 1], [1, 1]])) / 2 - 0.5).pow(2).mean().item())
+
+
+def test_gram_loss_prepared_target_matches_direct_call():
+    loss = create_loss("gram")
+    s, t = torch.randn(2, 4, 3, 5, 5, requires_grad=True), torch.randn(2, 4, 3, 5, 5)
+    prepared = prepare_target(loss, t)
+    assert prepared.shape == (2, 4, 4)
+    torch.testing.assert_close(compare(loss, s, prepared), loss(s, t))
+    compare(loss, s, prepared).backward()
+    assert s.grad is not None and s.grad.abs().sum() > 0
+    assert loss(t, t).item() == 0
+
+
+def test_total_variation_by_hand():
+    image = torch.tensor([[[[0.0, 1.0], [3.0, 1.0]]]])  # (B=1, C=1, H=2, W=2)
+    # vertical |3-0| + |1-1| = 3; horizontal |1-0| + |1-3| = 3; / (H·W) = 6/4
+    assert create_loss("tv")(image, None).item() == pytest.approx(1.5)
+    rgb = image.repeat(1, 3, 1, 1)  # summed over channels
+    assert create_loss("tv")(rgb, None).item() == pytest.approx(4.5)
+    video = torch.stack([image, torch.zeros_like(image)], dim=2)  # averaged over frames
+    assert create_loss("tv")(video, None).item() == pytest.approx(0.75)
+
+
+def test_mse_and_mean_embedding_by_hand():
+    s = torch.tensor([[[1.0, 3.0], [2.0, 2.0]]])  # channel means 2 and 2
+    t = torch.tensor([[[0.0, 0.0], [4.0, 4.0]]])  # channel means 0 and 4
+    assert create_loss("mse")(s, t).item() == pytest.approx((1 + 9 + 4 + 4) / 4)
+    assert create_loss("mean_embedding")(s, t).item() == pytest.approx((4 + 4) / 2)
+    with pytest.raises(ConfigError, match="differ in shape"):
+        create_loss("mse")(s, t[..., :1])
+
+
+def test_loss_options_are_checked():
+    with pytest.raises(ConfigError, match="normalization must be one of"):
+        create_loss("gram", normalization="pixels")
+    with pytest.raises(ConfigError, match="takes no options"):
+        create_loss("mse", weight=2)

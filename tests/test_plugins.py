@@ -1,0 +1,169 @@
+"""Plugin discovery through real entry points, failure isolation and the environment switches."""
+
+import sys
+import textwrap
+import warnings
+
+import pytest
+
+import stst_core
+from stst_core import PluginLoadWarning, get_registry, plugin_infos, reload_plugins
+from stst_core.errors import RegistryError
+from stst_core.testing import registered_plugin
+
+
+def install_fake_distribution(root, dist_name, plugins: dict[str, str]):
+    """Write modules and a ``.dist-info`` with an ``entry_points.txt``: what pip leaves behind.
+
+    ``plugins`` maps entry-point names to module source code; each module is
+    named after its entry point.
+    """
+    dist_info = root / f"{dist_name}-1.2.3.dist-info"
+    dist_info.mkdir(parents=True)
+    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist_name}\nVersion: 1.2.3\n")
+    lines = ["[stst.plugins]"] + [f"{name} = {name}_module" for name in plugins]
+    (dist_info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    for name, source in plugins.items():
+        (root / f"{name}_module.py").write_text(textwrap.dedent(source))
+
+
+GOOD = """
+    from stst_core import hookimpl
+
+    def shout(s, t):
+        "A loss from an installed plugin."
+        return (s - t).abs().sum()
+
+    @hookimpl
+    def stst_register_losses(register):
+        register("shout", shout)
+"""
+BROKEN_IMPORT = """
+    import a_module_that_does_not_exist
+"""
+BROKEN_HOOK = """
+    from stst_core import hookimpl
+
+    @hookimpl
+    def stst_register_losses(register):
+        register("half_registered", lambda s, t: s.sum())
+        raise RuntimeError("the plugin's own bug")
+"""
+DUPLICATE = """
+    from stst_core import hookimpl
+
+    @hookimpl
+    def stst_register_losses(register):
+        register("gram", lambda s, t: s.sum())
+"""
+UNKNOWN_HOOK = """
+    from stst_core import hookimpl
+
+    @hookimpl
+    def stst_register_widgets(register):
+        pass
+"""
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    """A folder on sys.path that acts as site-packages; the plugin host is rebuilt around each test."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("STST_DISABLE_PLUGINS", raising=False)
+    monkeypatch.delenv("STST_NO_PLUGIN_AUTOLOAD", raising=False)
+    reload_plugins()
+    yield tmp_path
+    for name in [m for m in sys.modules if m.endswith("_module")]:
+        del sys.modules[name]
+    monkeypatch.undo()
+    reload_plugins()
+
+
+def infos_by_name():
+    return {info.name: info for info in plugin_infos()}
+
+
+def test_plugin_is_discovered_through_its_entry_point(site):
+    install_fake_distribution(site, "stst-shout", {"shout": GOOD})
+    reload_plugins()
+    assert "shout" in stst_core.list_losses()
+    info = infos_by_name()["shout"]
+    assert info.status == "loaded"
+    assert (info.distribution, info.version) == ("stst-shout", "1.2.3")
+    assert info.hooks == ("stst_register_losses",)
+    assert "entry point shout = shout_module" in info.origin
+    assert get_registry("losses").get("shout").plugin == "shout"
+
+
+def test_first_party_plugins_come_through_the_same_group():
+    infos = infos_by_name()
+    for name in ("vgg", "msoe", "losses"):
+        assert infos[name].status == "loaded"
+        assert infos[name].distribution == "stst-toolkit"
+        assert infos[name].origin.startswith("entry point")
+
+
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        (BROKEN_IMPORT, "ModuleNotFoundError: No module named 'a_module_that_does_not_exist'"),
+        (BROKEN_HOOK, "RuntimeError: the plugin's own bug"),
+        (DUPLICATE, "'gram' is registered twice: by losses and by broken"),
+        (UNKNOWN_HOOK, "unknown hook.*stst_register_widgets"),
+    ],
+)
+def test_broken_plugin_is_reported_and_skipped(site, source, message):
+    install_fake_distribution(site, "stst-mixed", {"broken": source, "shout": GOOD})
+    reload_plugins()
+    with pytest.warns(PluginLoadWarning, match=r"'broken' failed and was skipped"):
+        losses = stst_core.list_losses()
+    infos = infos_by_name()
+    assert infos["broken"].status == "failed"
+    assert pytest.importorskip("re").search(message, infos["broken"].error)
+    # the rest keep working, and nothing the broken plugin registered stays
+    assert {"shout", "gram", "mse"} <= set(losses)
+    assert "half_registered" not in losses
+    assert get_registry("losses").get("gram").plugin == "losses"
+    assert stst_core.list_backbones() == ["msoe", "vgg19"]
+
+
+def test_block_list_variable(site, monkeypatch):
+    install_fake_distribution(site, "stst-shout", {"shout": GOOD})
+    monkeypatch.setenv("STST_DISABLE_PLUGINS", "shout, vgg")
+    reload_plugins()
+    assert "shout" not in stst_core.list_losses()
+    assert stst_core.list_backbones() == ["msoe"]
+    infos = infos_by_name()
+    assert infos["shout"].status == infos["vgg"].status == "disabled"
+    assert infos["msoe"].status == "loaded"
+
+
+def test_no_autoload_loads_nothing_but_the_core(site, monkeypatch):
+    install_fake_distribution(site, "stst-shout", {"shout": GOOD})
+    monkeypatch.setenv("STST_NO_PLUGIN_AUTOLOAD", "1")
+    reload_plugins()
+    assert stst_core.list_backbones() == []
+    assert stst_core.list_losses() == []
+    assert plugin_infos() == []
+
+
+def test_runtime_registration_helper_adds_and_removes(site):
+    class Plugin:
+        @stst_core.hookimpl
+        def stst_register_losses(self, register):
+            register("runtime_loss", lambda s, t: s.sum())
+
+    with registered_plugin(Plugin(), name="runtime"):
+        assert "runtime_loss" in stst_core.list_losses()
+        assert infos_by_name()["runtime"].origin == "registered at runtime"
+        with pytest.raises(RegistryError, match="already registered"):
+            stst_core.register_plugin(Plugin(), name="runtime")
+    assert "runtime_loss" not in stst_core.list_losses()
+    assert "runtime" not in infos_by_name()
+
+
+def test_a_healthy_toolkit_warns_about_nothing(site):
+    reload_plugins()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plugin_infos()

@@ -1,0 +1,485 @@
+"""Tests of stst_core.video on small synthetic videos made here."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import av
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from stst_core.errors import VideoError
+from stst_core.video import Video, read_video, video_format, write_video
+
+
+def moving_gradient(num_frames: int = 8, height: int = 32, width: int = 48) -> np.ndarray:
+    """A smooth colour pattern that drifts a little each frame: (T, H, W, 3) uint8."""
+    t, y, x = np.meshgrid(
+        np.arange(num_frames) / num_frames, np.arange(height) / height, np.arange(width) / width, indexing="ij"
+    )
+    red = 0.5 + 0.4 * np.sin(2 * np.pi * (x + t))
+    green = 0.5 + 0.4 * np.cos(2 * np.pi * (y + t))
+    blue = 0.3 + 0.2 * (x + y)
+    return np.round(np.stack([red, green, blue], axis=-1) * 255).astype(np.uint8)
+
+
+@pytest.fixture
+def video() -> Video:
+    """8 frames of 32x48 at 30 fps, exactly representable in 8 bits."""
+    return Video.from_array(moving_gradient(), fps=30, source="moving gradient")
+
+
+def mean_abs_error(a: Video, b: Video) -> float:
+    return (a.frames - b.frames).abs().mean().item()
+
+
+def raises_naming(path, problem: str):
+    """pytest.raises for a VideoError whose message names ``path`` and matches ``problem``."""
+    return pytest.raises(VideoError, match=f"(?s){re.escape(str(path))}.*{problem}|{problem}.*{re.escape(str(path))}")
+
+
+# Round trips -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, fps, max_error",
+    [
+        ("clip.mp4", 30, 0.03),  # H.264 with half-resolution colour
+        ("clip.gif", 100 / 3, 0.03),  # 256 colours; a 3/100 s delay per frame
+        ("frames", 30, 0),
+        ("clip.npz", 30, 0),
+        ("clip.npy", 25, 0),  # no fps stored: the default
+    ],
+)
+def test_round_trip(tmp_path, video, name, fps, max_error):
+    path = write_video(video, tmp_path / name)
+    assert path == tmp_path / name
+
+    back = read_video(path)
+
+    assert back.shape == video.shape
+    assert back.frames.dtype == torch.float32
+    assert mean_abs_error(back, video) <= max_error
+    assert back.fps == pytest.approx(fps)
+    assert back.source == str(path)
+
+
+def test_gif_error_is_bounded_everywhere(tmp_path, video):
+    back = read_video(write_video(video, tmp_path / "clip.gif"))
+    assert (back.frames - video.frames).abs().max() < 0.25
+
+
+def test_lossless_formats_keep_floats_exactly(tmp_path):
+    video = Video(torch.rand(3, 4, 8, 8), fps=12.5)
+    for name in ("clip.npz", "clip.npy"):
+        assert torch.equal(read_video(write_video(video, tmp_path / name)).frames, video.frames)
+
+
+@pytest.mark.parametrize("fps", [30, 29.97, 30000 / 1001, 59.94, 60000 / 1001, 12.5])
+def test_mp4_keeps_fps(tmp_path, video, fps):
+    back = read_video(write_video(video, tmp_path / "clip.mp4", fps=fps))
+    assert back.fps == pytest.approx(fps, rel=1e-9)
+
+
+@pytest.mark.parametrize("fps, played", [(25, 25), (10, 10), (30, 100 / 3), (24, 25), (60, 50)])
+def test_gif_fps_is_rounded_to_hundredths_of_a_second(tmp_path, video, fps, played):
+    path = write_video(video, tmp_path / "clip.gif", fps=fps)
+    assert read_video(path).fps == pytest.approx(played)
+    with Image.open(path) as gif:
+        assert gif.n_frames == video.num_frames
+        assert gif.info["loop"] == 0  # forever
+
+
+def test_gif_keeps_repeated_frames(tmp_path):
+    frames = moving_gradient()
+    frames[3:6] = frames[2]
+    back = read_video(write_video(frames, tmp_path / "still.gif", fps=25))
+    assert back.num_frames == 8
+
+
+def test_mp4_pads_odd_sizes_by_repeating_the_edge(tmp_path):
+    odd = Video.from_array(moving_gradient(height=33, width=49), fps=30)
+
+    back = read_video(write_video(odd, tmp_path / "odd.mp4"))
+
+    assert back.shape == (3, 8, 34, 50)
+    assert mean_abs_error(Video(back.frames[:, :, :33, :49], 30), odd) < 0.03
+    assert (back.frames[:, :, 33] - back.frames[:, :, 32]).abs().mean() < 0.03
+    assert (back.frames[..., 49] - back.frames[..., 48]).abs().mean() < 0.03
+
+
+def test_grey_is_kept_when_written_and_made_rgb_when_read(tmp_path):
+    grey = Video.from_array(moving_gradient()[..., 1], fps=30)
+    assert grey.channels == 1
+    for name in ("grey.mp4", "grey.gif", "grey-frames", "grey.npz", "grey.npy"):
+        back = read_video(write_video(grey, tmp_path / name))
+        assert back.shape == (3, 8, 32, 48)
+        assert torch.equal(back.frames[0], back.frames[1]) and torch.equal(back.frames[1], back.frames[2])
+
+
+def test_write_creates_folders_and_accepts_arrays(tmp_path):
+    path = write_video(torch.rand(4, 8, 8, 3), tmp_path / "a" / "b" / "clip.npz", fps=24)
+    assert read_video(path).fps == 24
+
+
+def test_failed_write_leaves_the_earlier_file(tmp_path, video, monkeypatch):
+    path = write_video(video, tmp_path / "clip.npz")
+    before = path.read_bytes()
+
+    def crash(file, **arrays):
+        file.write(b"half a file")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(np, "savez", crash)
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_video(video, path)
+
+    assert path.read_bytes() == before
+    assert [file.name for file in tmp_path.iterdir()] == ["clip.npz"]
+
+
+# Frame folders ---------------------------------------------------------------
+
+
+def test_frame_folder_is_read_in_natural_order(tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for index in range(12):
+        Image.new("L", (6, 4), color=20 * index).save(folder / f"frame_{index}.png")
+    (folder / "notes.txt").write_text("not a frame")
+
+    video = read_video(folder)
+
+    assert video.shape == (3, 12, 4, 6)
+    assert video.fps == 25
+    levels = video.to_uint8()[:, 0, 0, 0]
+    assert levels.tolist() == [20 * index for index in range(12)]
+
+
+def test_rewriting_a_frame_folder_drops_stale_frames_only(tmp_path, video):
+    folder = write_video(video, tmp_path / "frames")
+    (folder / "notes.txt").write_text("mine")
+
+    write_video(video.select(num_frames=3), folder, fps=12)
+
+    assert sorted(file.name for file in folder.iterdir()) == [
+        "frame_00000.png",
+        "frame_00001.png",
+        "frame_00002.png",
+        "meta.json",
+        "notes.txt",
+    ]
+    assert json.loads((folder / "meta.json").read_text()) == {"fps": 12.0}
+    assert read_video(folder).num_frames == 3
+
+
+def test_writing_into_a_folder_of_other_images_is_refused(tmp_path, video):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.new("RGB", (4, 4)).save(folder / "holiday.jpg")
+    with raises_naming(folder, "holiday.jpg"):
+        write_video(video, folder)
+    assert [file.name for file in folder.iterdir()] == ["holiday.jpg"]
+
+
+def test_png_dir_format_overrides_the_suffix(tmp_path, video):
+    path = write_video(video, tmp_path / "clip.v2", format="png-dir")
+    assert (path / "frame_00007.png").is_file()
+    assert video_format(path) == "png-dir"
+
+
+# Options ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["clip.mp4", "clip.gif", "frames", "clip.npz", "clip.npy"])
+def test_temporal_selection_matches_slicing(tmp_path, video, name):
+    path = write_video(video, tmp_path / name)
+    full = read_video(path)
+
+    part = read_video(path, start=1, num_frames=3, stride=2)
+
+    assert torch.equal(part.frames, full.frames[:, 1:7:2])
+    assert part.fps == pytest.approx(full.fps / 2)
+
+
+def test_selection_stops_at_the_end(tmp_path, video):
+    path = write_video(video, tmp_path / "clip.mp4")
+    assert read_video(path, start=6, num_frames=5).num_frames == 2
+    assert read_video(path, stride=3).num_frames == 3
+
+
+def test_size_and_crop_follow_the_selection(tmp_path, video):
+    path = write_video(video, tmp_path / "clip.npz")
+
+    clip = read_video(path, start=2, num_frames=4, size=24, crop=(10, 20))
+
+    assert clip.shape == (3, 4, 10, 20)
+    assert torch.equal(clip.frames, video.select(2, 4).resized(24).center_cropped((10, 20)).frames)
+
+
+def test_size_sets_the_longer_side(tmp_path, video):
+    path = write_video(video, tmp_path / "clip.npz")
+    assert read_video(path, size=24).shape == (3, 8, 16, 24)
+    assert read_video(path, size=96).shape == (3, 8, 64, 96)
+    portrait = Video(video.frames.transpose(2, 3).contiguous(), 30)
+    assert portrait.resized(24).shape == (3, 8, 24, 16)
+    assert Video(torch.rand(3, 1, 1, 100), 30).resized(10).shape == (3, 1, 1, 10)
+
+
+def test_resizing_keeps_smooth_content(video):
+    small = video.resized(24)
+    assert abs(small.frames.mean() - video.frames.mean()) < 0.01
+
+
+def test_crop_takes_the_centre(tmp_path, video):
+    clip = read_video(write_video(video, tmp_path / "clip.npz"), crop=16)
+    assert torch.equal(clip.frames, video.frames[:, :, 8:24, 16:32])
+
+
+# Array layouts and the Video type --------------------------------------------
+
+
+def test_from_array_accepts_the_common_layouts(video):
+    frames = moving_gradient()
+    layouts = [
+        frames,
+        torch.from_numpy(frames),
+        frames.astype(np.float64) / 255,
+        video.frames.clone(),  # (C, T, H, W)
+    ]
+    for array in layouts:
+        assert torch.allclose(Video.from_array(array, fps=30).frames, video.frames)
+    assert Video.from_array(frames[..., 0], fps=30).shape == (1, 8, 32, 48)
+
+
+def test_video_properties(video):
+    assert (video.channels, video.num_frames, video.height, video.width) == (3, 8, 32, 48)
+    assert video.shape == (3, 8, 32, 48)
+    assert video.duration == pytest.approx(8 / 30)
+    assert video.batch().shape == (1, 3, 8, 32, 48)
+    assert np.array_equal(video.to_uint8(), moving_gradient())
+
+
+@pytest.mark.parametrize(
+    "frames, fps, problem",
+    [
+        (torch.rand(3, 8, 4, 4, dtype=torch.float64), 30, "float32"),
+        (torch.rand(8, 4, 4), 30, "float32 tensor of shape"),
+        (torch.rand(2, 8, 4, 4), 30, "1 \\(grey\\) or 3 \\(RGB\\) channels"),
+        (torch.rand(3, 0, 4, 4), 30, "no frames"),
+        (torch.rand(3, 8, 4, 4), 0, "fps must be a positive number"),
+        (np.zeros((3, 8, 4, 4), np.float32), 30, "torch.Tensor"),
+    ],
+)
+def test_video_validates(frames, fps, problem):
+    with pytest.raises(VideoError, match=problem):
+        Video(frames, fps)
+
+
+@pytest.mark.parametrize(
+    "array, problem",
+    [
+        (np.full((2, 4, 4, 3), 2.0), "must lie in \\[0, 1\\]"),
+        (np.full((2, 4, 4, 3), np.nan), "must lie in \\[0, 1\\]"),
+        (np.zeros((2, 4, 4, 3), np.int64), "uint8 or float"),
+        (np.zeros((2, 4, 4, 4), np.uint8), "expected frames of shape"),
+        (np.zeros((4, 4), np.uint8), "expected frames of shape"),
+        (np.array(["a"]), "not a numeric array|uint8 or float"),
+    ],
+)
+def test_from_array_validates(array, problem):
+    with pytest.raises(VideoError, match=problem):
+        Video.from_array(array, fps=30, source="stimulus 7")
+
+
+# Frame rates -----------------------------------------------------------------
+
+
+def test_fps_argument_sets_folders_and_arrays_but_not_video_files(tmp_path, video):
+    for name in ("frames", "clip.npz", "clip.npy"):
+        assert read_video(write_video(video, tmp_path / name), fps=50).fps == 50
+    assert read_video(write_video(video, tmp_path / "clip.mp4"), fps=50).fps == 30
+
+
+def test_npz_without_frames_key_uses_its_only_array(tmp_path):
+    path = tmp_path / "clip.npz"
+    np.savez(path, stimulus=moving_gradient(), fps=np.float64(60))
+    video = read_video(path)
+    assert video.shape == (3, 8, 32, 48) and video.fps == 60
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("a/clip.mp4", "mp4"),
+        ("clip.GIF", "gif"),
+        ("clip.webm", "webm"),
+        ("clip.npz", "npz"),
+        ("clip.npy", "npy"),
+        ("frames", "png-dir"),
+    ],
+)
+def test_video_format(name, expected):
+    assert video_format(name) == expected
+
+
+# Long files ------------------------------------------------------------------
+
+
+def test_reading_a_few_frames_of_a_long_file(tmp_path):
+    path = write_video(moving_gradient(num_frames=200), tmp_path / "long.mp4", fps=30)
+
+    first = read_video(path, num_frames=3)
+    middle = read_video(path, start=150, num_frames=2, stride=10)
+
+    assert first.shape == (3, 3, 32, 48)
+    assert middle.num_frames == 2
+    full = read_video(path)
+    assert torch.equal(first.frames, full.frames[:, :3])
+    assert torch.equal(middle.frames, full.frames[:, 150:161:10])
+
+
+# Bad input -------------------------------------------------------------------
+
+
+def test_missing_path(tmp_path):
+    path = tmp_path / "nowhere.mp4"
+    with pytest.raises(VideoError, match=f"no such file or folder: {re.escape(str(path))}"):
+        read_video(path)
+
+
+def test_text_file_named_mp4(tmp_path):
+    path = tmp_path / "notes.mp4"
+    path.write_text("this is not a video\n")
+    with raises_naming(path, "cannot read this as a video .*Invalid data"):
+        read_video(path)
+
+
+def test_unknown_suffix_lists_the_supported_ones(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("hello")
+    with raises_naming(path, "unknown video format '.txt'; supported are .mp4"):
+        read_video(path)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "scrambled"])
+def test_corrupt_mp4(tmp_path, damage):
+    path = write_video(moving_gradient(num_frames=60), tmp_path / "clip.mp4", fps=30)
+    data = bytearray(path.read_bytes())
+    if damage == "truncated":
+        data = data[: len(data) // 2]
+    else:
+        # Damage the coded frames (the mdat box) but not the index (moov), so
+        # that opening succeeds and decoding fails.
+        frames = slice(data.index(b"mdat") + 20, data.index(b"moov") - 4, 7)
+        data[frames] = bytes(255 - byte for byte in data[frames])
+    path.write_bytes(bytes(data))
+    with raises_naming(path, "cannot read this as a video .*Invalid data"):
+        read_video(path)
+
+
+def test_video_without_a_video_stream(tmp_path):
+    path = tmp_path / "sound.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=8000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 8000
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    with raises_naming(path, "no frames: the file has no video stream \\(streams: audio\\)"):
+        read_video(path)
+
+
+def test_empty_folder(tmp_path):
+    (tmp_path / "readme.txt").write_text("frames go here")
+    with raises_naming(tmp_path, "no frames: the folder holds no .png/.jpg/.jpeg images"):
+        read_video(tmp_path)
+
+
+def test_empty_array(tmp_path):
+    path = tmp_path / "empty.npy"
+    np.save(path, np.zeros((0, 32, 48, 3), np.uint8))
+    with raises_naming(path, "no frames"):
+        read_video(path)
+
+
+@pytest.mark.parametrize("name", ["clip.mp4", "frames", "clip.npz"])
+def test_start_past_the_end_says_how_many_frames_there_are(tmp_path, video, name):
+    path = write_video(video, tmp_path / name)
+    with raises_naming(path, "start=8 is past the end: there are 8 frames"):
+        read_video(path, start=8)
+
+
+def test_frames_of_different_sizes(tmp_path):
+    for index, size in enumerate([(48, 32), (48, 32), (16, 16), (48, 32)]):
+        Image.new("RGB", size).save(tmp_path / f"frame_{index}.png")
+    with raises_naming(tmp_path, "frame_2.png is 16x16 but frame_0.png is 32x48 \\(height x width\\)"):
+        read_video(tmp_path)
+
+
+def test_unreadable_frame(tmp_path):
+    Image.new("RGB", (8, 8)).save(tmp_path / "frame_0.png")
+    (tmp_path / "frame_1.png").write_text("not a picture")
+    with raises_naming(tmp_path / "frame_1.png", "cannot read this image"):
+        read_video(tmp_path)
+
+
+def test_unreadable_array_file(tmp_path):
+    path = tmp_path / "clip.npy"
+    path.write_text("not an array")
+    with raises_naming(path, "cannot read this array file"):
+        read_video(path)
+
+
+def test_npz_with_several_unnamed_arrays(tmp_path):
+    path = tmp_path / "clip.npz"
+    np.savez(path, a=moving_gradient(), b=moving_gradient())
+    with raises_naming(path, "cannot tell which array holds the frames \\(arrays: a, b\\)"):
+        read_video(path)
+
+
+@pytest.mark.parametrize(
+    "options, problem",
+    [
+        ({"stride": 0}, "stride must be an integer >= 1, got 0"),
+        ({"num_frames": 0}, "num_frames must be an integer >= 1, got 0"),
+        ({"start": -1}, "start must be an integer >= 0, got -1"),
+        ({"size": 0}, "size must be an integer >= 1, got 0"),
+        ({"crop": (0, 4)}, "crop height must be an integer >= 1"),
+        ({"crop": "big"}, "crop must be an integer or \\(height, width\\)"),
+        ({"crop": (40, 20)}, "crop 40x20 is larger than the 32x48 frame"),
+        ({"size": 24, "crop": 20}, "crop 20x20 is larger than the 16x24 frame"),
+        ({"fps": -5}, "fps must be a positive number"),
+    ],
+)
+def test_bad_options(tmp_path, video, options, problem):
+    path = write_video(video, tmp_path / "clip.npz")
+    with raises_naming(path, problem):
+        read_video(path, **options)
+
+
+def test_writing_an_array_needs_fps(tmp_path):
+    path = tmp_path / "clip.mp4"
+    with raises_naming(path, "pass fps="):
+        write_video(moving_gradient(), path)
+    assert not path.exists()
+
+
+def test_writing_an_unwritable_format(tmp_path, video):
+    path = tmp_path / "clip.avi"
+    with raises_naming(path, "cannot write format 'avi'; writable are mp4, gif, png-dir, npz, npy"):
+        write_video(video, path)
+
+
+# Reference data --------------------------------------------------------------
+
+
+@pytest.mark.shared_data
+def test_reads_the_reference_video(shared_data_dir):
+    video = read_video(shared_data_dir / "videos" / "animal.mp4", num_frames=5, size=128)
+    assert video.shape == (3, 5, 72, 128)
+    assert video.fps == pytest.approx(59.94, abs=0.01)
+    assert 0 <= video.frames.min() and video.frames.max() <= 1
