@@ -319,8 +319,9 @@ def video_format(path) -> str:
     """The format of a video path: ``"mp4"``, ``"gif"``, ``"png-dir"``, ``"npz"``, ...
 
     An existing folder, or a path without a suffix that is not a file, is a
-    ``"png-dir"`` (a folder of frames); otherwise the suffix decides, and the
-    format is its name (``"avi"``, ``"mov"``, ``"npy"``...).
+    ``"png-dir"`` (a folder of frames); a ``.png``/``.jpg``/``.jpeg`` file is an
+    ``"image"`` (a still: a video of one frame); otherwise the suffix decides,
+    and the format is its name (``"avi"``, ``"mov"``, ``"npy"``...).
 
     Raises
     ------
@@ -336,10 +337,12 @@ def video_format(path) -> str:
     if path.is_dir() or not (path.suffix or path.is_file()):
         return "png-dir"
     suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return "image"
     if suffix not in VIDEO_SUFFIXES + ARRAY_SUFFIXES:
         raise VideoError(
             f"{path}: unknown video format {path.suffix!r}; supported are "
-            f"{' '.join(VIDEO_SUFFIXES + ARRAY_SUFFIXES)} and folders of "
+            f"{' '.join(VIDEO_SUFFIXES + ARRAY_SUFFIXES + IMAGE_SUFFIXES)} and folders of "
             f"{'/'.join(IMAGE_SUFFIXES)} frames"
         )
     return suffix[1:]
@@ -362,8 +365,9 @@ def read_video(
     path : str or os.PathLike
         A video file (``.mp4 .avi .mov .mkv .webm .m4v .gif``), a folder of
         ``.png``/``.jpg``/``.jpeg`` frames in natural order (``frame_2``
-        before ``frame_10``; other files are ignored), a ``.npy`` array
-        ``(T, H, W, C)`` or ``(T, H, W)``, uint8 or float in [0, 1], or a
+        before ``frame_10``; other files are ignored), a single image
+        (``.png``/``.jpg``/``.jpeg``: a still, read as one frame), a ``.npy``
+        array ``(T, H, W, C)`` or ``(T, H, W)``, uint8 or float in [0, 1], or a
         ``.npz`` file holding such an array (under ``frames``, or as its only
         array) and optionally ``fps``.
     start, num_frames, stride : int
@@ -414,6 +418,8 @@ def read_video(
     fmt = video_format(path)
     if fmt == "png-dir":
         video = _read_frame_folder(path, start, num_frames, stride, fps)
+    elif fmt == "image":
+        video = _read_image(path, fps).select(start, num_frames, stride)
     elif fmt in ("npy", "npz"):
         video = _read_array_file(path, fps).select(start, num_frames, stride)
     else:
@@ -600,6 +606,15 @@ def _read_frame_folder(path: Path, start: int, num_frames: int | None, stride: i
             )
     rate = fps if fps is not None else _folder_fps(path)
     return Video.from_array(np.stack(images), rate / stride, str(path))
+
+
+def _read_image(path: Path, fps: float | None) -> Video:
+    try:
+        with Image.open(path) as image:
+            pixels = np.asarray(image.convert("RGB"))
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise VideoError(f"{path}: cannot read this image ({exc})") from exc
+    return Video.from_array(pixels[None], fps if fps is not None else DEFAULT_FPS, str(path))
 
 
 def _folder_fps(path: Path) -> float:

@@ -174,3 +174,24 @@ def test_contrast_normalisation_and_gaussian_kernel():
     assert kernel.sum().item() == pytest.approx(1.0)
     assert kernel[2, 2] == kernel.max() and torch.equal(kernel, kernel.T)
     assert kernel[2, 3].item() / kernel[2, 2].item() == pytest.approx(math.exp(-1 / 8))
+
+
+def test_separable_max_pool_equals_the_5x5_pool(analytic):
+    pair = torch.rand(2, 2, 40, 56)
+    net = analytic.net
+    energy = net.conv1(symmetric_pad(contrast_normalize(pair), 5)).square()
+    reference = net.conv2(F.max_pool2d(energy, kernel_size=5, stride=1, padding=2))
+    reference = reference / reference.abs().sum(dim=1, keepdim=True).clamp_min(1e-12)
+    torch.testing.assert_close(net.oriented_energy(contrast_normalize(pair)), reference, rtol=0, atol=0)
+
+
+def test_grey_options(analytic):
+    clip = torch.rand(1, 3, 2, 48, 48)
+    luma = create_backbone("msoe", weights="analytic", grey="luma")
+    weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1, 1)
+    grey_clip = (clip * weights).sum(1, keepdim=True).repeat(1, 3, 1, 1, 1) / 3
+    # luma weighting equals feeding the luma image in all three channels to the summing network
+    torch.testing.assert_close(luma(clip)["concat"], analytic(grey_clip)["concat"], atol=1e-5, rtol=1e-4)
+    assert luma.card.extra["grey"] == "luma"
+    with pytest.raises(BackboneError, match="grey must be one of sum, luma"):
+        create_backbone("msoe", weights="analytic", grey="average")

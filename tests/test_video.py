@@ -483,3 +483,17 @@ def test_reads_the_reference_video(shared_data_dir):
     assert video.shape == (3, 5, 72, 128)
     assert video.fps == pytest.approx(59.94, abs=0.01)
     assert 0 <= video.frames.min() and video.frames.max() <= 1
+
+
+def test_a_single_image_is_a_one_frame_video(tmp_path):
+    from PIL import Image
+
+    pixels = (np.arange(12 * 20 * 3) % 256).astype(np.uint8).reshape(12, 20, 3)
+    Image.fromarray(pixels).save(tmp_path / "still.png")
+    video = read_video(tmp_path / "still.png", size=10, fps=30)
+    assert video.shape == (3, 1, 6, 10) and video.fps == 30
+    full = read_video(tmp_path / "still.png")
+    np.testing.assert_array_equal(full.to_uint8()[0], pixels)
+    (tmp_path / "broken.jpg").write_bytes(b"not an image")
+    with pytest.raises(VideoError, match="broken.jpg: cannot read this image"):
+        read_video(tmp_path / "broken.jpg")

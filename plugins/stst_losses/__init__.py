@@ -26,33 +26,71 @@ def gram_matrix(features: torch.Tensor, normalization: str = "locations") -> tor
     return gram / (locations * (channels if normalization == "chw" else 1))
 
 
-class GramLoss:
-    """Mean squared difference of Gram matrices (style loss).
+class _GramMSE(torch.autograd.Function):
+    """``mean((s·F Fᵀ − T)²)`` with a backward of one matrix product.
 
-    ``loss = mean((G(s) - G(t))²)`` over the batch and both channel axes, with
-    ``G`` normalised by the number of locations (``"locations"``, STST) or by
-    channels × locations (``"chw"``, Tesfaldet et al.). ``prepare`` computes a
-    target's Gram matrix once; ``compare`` uses it.
+    Autograd would differentiate ``F Fᵀ`` with respect to both factors (two
+    products and a transposed sum). Since ``G − T`` is symmetric the gradient
+    is ``4·s/n · (G − T) F`` (n = number of Gram entries): half the work of the
+    backward pass, which in style transfer runs at every optimiser step.
+    """
+
+    @staticmethod
+    def forward(ctx, features, target, scale, per_sample_sum):
+        diff = torch.baddbmm(target, features, features.transpose(1, 2), beta=-1.0, alpha=scale)
+        ctx.save_for_backward(features, diff)
+        # mean over every entry, or (per_sample_sum) the sum over each sample's entries, averaged over samples
+        ctx.divisor = diff.shape[0] if per_sample_sum else diff.numel()
+        ctx.scale = scale
+        return diff.square().sum() / ctx.divisor
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        features, diff = ctx.saved_tensors
+        grad = torch.bmm(diff, features).mul_(grad_output * 4 * ctx.scale / ctx.divisor)
+        return grad, None, None, None
+
+
+class GramLoss:
+    """Squared difference of Gram matrices (style loss).
+
+    ``loss = mean((G(s) - G(t))²)`` over the batch and both channel axes
+    (``reduction="mean"``, STST), or summed over the channel axes and averaged
+    over the batch (``"sum"``, Tesfaldet et al.), with ``G`` normalised by the
+    number of locations (``"locations"``, STST) or by channels × locations
+    (``"chw"``, Tesfaldet et al.). ``prepare`` computes a target's Gram matrix
+    once; ``compare`` uses it. A target Gram matrix of batch 1 is compared
+    with every sample.
     """
 
     normalizations = ("locations", "chw")
+    reductions = ("mean", "sum")
 
-    def __init__(self, normalization: str = "locations"):
+    def __init__(self, normalization: str = "locations", reduction: str = "mean"):
         if normalization not in self.normalizations:
             raise ConfigError(f"gram: normalization must be one of {self.normalizations}, got {normalization!r}")
+        if reduction not in self.reductions:
+            raise ConfigError(f"gram: reduction must be one of {self.reductions}, got {reduction!r}")
         self.normalization = normalization
+        self.reduction = reduction
 
     def prepare(self, target: torch.Tensor) -> torch.Tensor:
         return gram_matrix(target, self.normalization)
 
     def compare(self, synthesised: torch.Tensor, prepared: torch.Tensor) -> torch.Tensor:
-        return ((gram_matrix(synthesised, self.normalization) - prepared) ** 2).mean()
+        flat = synthesised.reshape(synthesised.shape[0], synthesised.shape[1], -1)
+        scale = 1.0 / (flat.shape[2] * (flat.shape[1] if self.normalization == "chw" else 1))
+        target = prepared.to(flat.dtype).expand(flat.shape[0], -1, -1)
+        if prepared.requires_grad:  # a target that itself is optimised: let autograd handle both sides
+            squared = (gram_matrix(synthesised, self.normalization) - target) ** 2
+            return squared.sum() / flat.shape[0] if self.reduction == "sum" else squared.mean()
+        return _GramMSE.apply(flat, target, scale, self.reduction == "sum")
 
     def __call__(self, synthesised: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return self.compare(synthesised, self.prepare(target))
 
     def __repr__(self) -> str:
-        return f"GramLoss(normalization={self.normalization!r})"
+        return f"GramLoss(normalization={self.normalization!r}, reduction={self.reduction!r})"
 
 
 def mse(synthesised: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

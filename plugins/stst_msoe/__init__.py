@@ -3,7 +3,7 @@
 It looks at every consecutive pair of frames of a clip: a ``(B, 3, T, H, W)``
 video gives outputs with ``T - 1`` time steps. Grey is the sum of R, G and B,
 as in the reference implementation (the contrast normalisation removes the
-scale). Layers: ``scale0`` … ``scale4`` (64 channels at each pyramid level's
+scale; ``grey="luma"`` weighs them as Tesfaldet et al. do). Layers: ``scale0`` … ``scale4`` (64 channels at each pyramid level's
 own resolution), ``concat`` (320 channels at full resolution: the layer whose
 Gram matrices STST matches) and ``flow`` (2 channels, the decoded optical flow
 in pixels per frame, ``(dx, dy)`` with x to the right and y down; only with
@@ -22,7 +22,7 @@ from typing import Sequence
 import torch
 
 from stst_core import Backbone, BackboneCard, LayerSpec, WeightsChoice, WeightsFile, hookimpl
-from stst_core.errors import WeightsError
+from stst_core.errors import BackboneError, WeightsError
 from stst_core.weights import fetch, is_weights_path, load_state_dict
 
 from .analytic import analytic_state_dict
@@ -37,6 +37,9 @@ TESFALDET = WeightsFile(
     size_bytes=725_000,
 )
 REFERENCE_KEYS = {f"conv{i}_{p}" for i in range(1, 5) for p in "wb"}
+# STST sums R, G and B; Tesfaldet et al. use tf.image.rgb_to_grayscale (ITU-R 601 luma)
+GREY = {"sum": "R + G + B", "luma": "0.299 R + 0.587 G + 0.114 B"}
+LUMA = (0.299, 0.587, 0.114)
 
 
 class MSOE(Backbone):
@@ -55,8 +58,10 @@ class MSOE(Backbone):
     default_weights = "tesfaldet"
     temporal_window = 2
 
-    def __init__(self, weights: str | None = None):
+    def __init__(self, weights: str | None = None, *, grey: str = "sum"):
         weights = weights or self.default_weights
+        if grey not in GREY:
+            raise BackboneError(f"msoe: grey must be one of {', '.join(GREY)}, got {grey!r}")
         net = MSOENet()
         has_decoder = True
         if is_weights_path(weights):
@@ -87,16 +92,18 @@ class MSOE(Backbone):
                 source=source,
                 licence=self.licence,
                 paper=self.paper,
-                input_normalization="grey = R + G + B of [0,1] RGB, then contrast normalisation per frame pair",
+                input_normalization=f"grey = {GREY[grey]} of [0,1] RGB, then contrast normalisation per frame pair",
+                extra={"grey": grey},
             ),
             layers=layers,
             default_layers=["concat"],
         )
         self.net = net
+        self.register_buffer("grey_weights", torch.tensor(LUMA if grey == "luma" else (1.0, 1.0, 1.0)).view(1, 3, 1, 1, 1), persistent=False)
 
     def compute(self, video: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
         batch = video.shape[0]
-        grey = video.sum(dim=1)  # (B, T, H, W)
+        grey = (video * self.grey_weights).sum(dim=1)  # (B, T, H, W)
         # every consecutive pair becomes one sample with the two frames as channels
         pairs = grey.unfold(1, 2, 1).permute(0, 1, 4, 2, 3)  # (B, T-1, 2, H, W)
         steps = pairs.shape[1]

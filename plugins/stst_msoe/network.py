@@ -82,7 +82,8 @@ class MSOENet(nn.Module):
     def oriented_energy(self, pair: torch.Tensor) -> torch.Tensor:
         """One pyramid level: filter, square, pool, combine, L1-normalise."""
         energy = self.conv1(symmetric_pad(pair, KERNEL // 2)).square()
-        energy = F.max_pool2d(energy, kernel_size=5, stride=1, padding=2)
+        # a 5×5 max is a 1×5 max of 5×1 maxima: the same values at 2/5 of the work
+        energy = F.max_pool2d(F.max_pool2d(energy, (5, 1), stride=1, padding=(2, 0)), (1, 5), stride=1, padding=(0, 2))
         energy = self.conv2(energy)
         return energy / energy.abs().sum(dim=1, keepdim=True).clamp_min(1e-12)
 

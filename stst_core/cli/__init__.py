@@ -14,7 +14,7 @@ import click
 
 from ..errors import STSTError
 from ..plugins import plugin_host
-from . import backbones, demo, losses, plugins, weights
+from . import backbones, losses, plugins, synth, weights
 
 
 class STSTGroup(click.Group):
@@ -43,7 +43,7 @@ def cli() -> None:
     """
 
 
-for module in (demo, plugins, backbones, losses, weights):
+for module in (synth, plugins, backbones, losses, weights):
     module.register(cli)
 
 

@@ -1,0 +1,127 @@
+"""Two-stream dynamic texture synthesis: the variants, dynamics style transfer, resume, the CLI on DynTex."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+import xarray as xr
+
+from stst_core import ConfigError, Video, get_registry
+from stst_core.store import StimulusStore
+from stst_twostream.synthesizer import TwoStreamSynthesizer
+
+FAST = [
+    "appearance.backbone=random-multiscale",
+    "appearance.weights=random",
+    "appearance.options={levels=2, channels=32, kernel_size=5}",
+    "appearance.style_layers=['level0','level1']",
+    "dynamics.weights=analytic",
+    "steps=12",
+    "checkpoint_every=4",
+]
+
+
+def drifting(frames=4, size=32, dx=2, seed=0, colour=(1.0, 0.8, 0.5)) -> Video:
+    generator = torch.Generator().manual_seed(seed)
+    base = F.avg_pool2d(torch.rand(1, 3, size, size * 3, generator=generator), 3, 1, 1)[0]
+    clip = torch.stack([torch.roll(base, dx * t, dims=2)[:, :, :size] for t in range(frames)], dim=1)
+    return Video((clip * torch.tensor(colour).view(3, 1, 1, 1)).contiguous(), fps=25, source=f"drifting {seed}")
+
+
+def synthesizer(overrides=(), **targets):
+    targets.setdefault("content", drifting())
+    return TwoStreamSynthesizer(targets, TwoStreamSynthesizer.resolve("paper", overrides=[*FAST, *overrides]), seed=0)
+
+
+def test_registered():
+    assert get_registry("synthesizers").get("two-stream").factory is TwoStreamSynthesizer
+
+
+def test_standard_run_lowers_both_terms(tmp_path):
+    store = synthesizer().synthesize(tmp_path / "dts.zarr", progress=False)
+    assert store.complete and store.steps_done == 12
+    ds = xr.open_zarr(tmp_path / "dts.zarr")
+    assert ds.video.shape == (4, 3, 32, 32) and np.isfinite(ds.video.values).all()
+    loss = ds.loss.isel(transition=0).values  # (step, term)
+    assert list(ds.term.values) == ["appearance", "dynamics"]
+    assert (loss[-1] < loss[0] / 3).all()
+    evaluation = store.evaluation()
+    assert np.isnan(evaluation.sel(sample="result", term="dynamics", time=0))
+    for term in ("appearance", "dynamics"):
+        noise = float(evaluation.sel(sample="noise", term=term).mean())
+        assert float(evaluation.sel(sample="result", term=term).mean()) < noise / 3
+
+
+def test_incremental_keeps_the_given_first_frame(tmp_path):
+    first = drifting(frames=1, seed=7)
+    store = synthesizer(["variant=incremental"], first_frame=first).synthesize(tmp_path / "inc.zarr", progress=False)
+    video = store.video().frames
+    torch.testing.assert_close(video[:, 0], first.frames[:, 0])
+    assert not torch.allclose(video[:, 1], first.frames[:, 0])
+
+
+def test_incremental_defaults_to_the_targets_first_frame(tmp_path):
+    target = drifting()
+    store = synthesizer(["variant=incremental"], content=target).synthesize(tmp_path / "inc.zarr", progress=False)
+    torch.testing.assert_close(store.video().frames[:, 0], target.frames[:, 0])
+
+
+def test_infinite_includes_the_loop_transition(tmp_path):
+    synth = synthesizer(["variant=infinite"])
+    store = synth.synthesize(tmp_path / "inf.zarr", progress=False)
+    # frame 0's dynamics is the last→first pair: measured, and brought down like the others
+    evaluation = store.evaluation()
+    loop = float(evaluation.sel(sample="result", term="dynamics", time=0))
+    noise = float(evaluation.sel(sample="noise", term="dynamics", time=0))
+    assert np.isfinite(loop) and loop < noise / 2
+
+
+def test_dynamics_style_transfer_from_a_still_image(tmp_path):
+    still = Video(drifting(frames=1, size=48, seed=9, colour=(0.3, 0.6, 1.0)).frames, fps=25, source="still")
+    store = synthesizer(appearance=still).synthesize(tmp_path / "dst.zarr", progress=False)
+    assert store.targets["appearance"]["source"] == "still"
+    # the appearance (here: blue) comes from the still, not from the orange input
+    mean = store.video().frames.mean(dim=(1, 2, 3))
+    assert mean[2] > mean[0]
+
+
+def test_a_first_frame_needs_the_incremental_variant():
+    with pytest.raises(ConfigError, match="only used by variant='incremental'"):
+        synthesizer(first_frame=drifting(frames=1))
+
+
+def test_interrupted_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    out = tmp_path / "resume.zarr"
+    original = StimulusStore.commit_steps
+    calls = {"n": 0}
+
+    def commit_then_die(self, start, **kwargs):
+        original(self, start, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(StimulusStore, "commit_steps", commit_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        synthesizer().synthesize(out, progress=False)
+    assert StimulusStore(out).steps_done == 8 and not StimulusStore(out).complete
+    monkeypatch.setattr(StimulusStore, "commit_steps", original)
+    store = synthesizer().synthesize(out, progress=False)
+    assert store.complete and store.steps_done == 12
+    assert np.isfinite(store.loss_history().values).all()
+
+
+def test_cli_on_a_dyntex_clip(tmp_path, shared_data_dir):
+    clip = shared_data_dir / "dyntex" / "flag.avi"
+    stst = str(Path(sys.executable).parent / "stst")
+    out = tmp_path / "flag.zarr"
+    args = [stst, "synth", "two-stream", str(clip), "-o", str(out), "--frames", "4", "--size", "48", "--quiet", "--preset", "offline", "--set", "steps=5"]
+    result = subprocess.run(args, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    ds = xr.open_zarr(out)
+    assert ds.attrs["status"] == "complete" and ds.video.shape == (4, 3, 39, 48)
+    assert "flag.avi" in ds.attrs["targets"]
