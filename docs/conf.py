@@ -1,6 +1,9 @@
 """Sphinx configuration. The test suite builds these docs with warnings as errors."""
 
 import stst_core
+from stst_core.cli import build_cli
+
+build_cli()  # add the installed plugins' commands (stst demo…) to the documented group
 
 project = "STST toolkit"
 author = "The STST toolkit developers"
