@@ -105,6 +105,12 @@ class Backbone(nn.Module):
         names = self.resolve_layers(layers)
         self.check_input(video)
         outputs = self.compute(self.normalize(video), names)
+        missing = [name for name in names if not isinstance(outputs.get(name), torch.Tensor)]
+        if missing:
+            raise BackboneError(
+                f"backbone {self.card.name!r} (plugin {getattr(self, 'plugin', None)!r}) declares layer(s) {missing} "
+                "but its compute() did not return them as tensors; fix the plugin's layer list or its compute()"
+            )
         return {name: outputs[name] for name in names}
 
     def compute(self, video: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
@@ -227,6 +233,8 @@ def create_backbone(
     entry = get_registry("backbones").get(name)
     if weights is not None and not isinstance(weights, str):
         weights = str(weights)
+    if entry.variant is not None:
+        options["variant"] = entry.variant
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = entry.factory(weights=weights, **options)
@@ -235,6 +243,7 @@ def create_backbone(
             f"backbone {entry.name!r} from plugin {entry.plugin!r} returned {type(model).__name__}, "
             "not a stst_core.Backbone; its factory must return a Backbone subclass instance"
         )
+    model.plugin = entry.plugin
     model.requires_grad_(False)
     model.eval()
     if device is not None:

@@ -3,13 +3,17 @@
 One :class:`Registry` per kind (backbones, losses, synthesizers, metrics).
 Names are looked up exactly (case-insensitively); listings take shell-style
 wildcards as ``timm.list_models`` does (``"vgg*"``, ``"*net*"``).
+
+A name ending in ``:*`` registers a *family*: ``"timm:*"`` answers every name
+that starts with ``timm:`` (``"timm:resnet50"``), and the factory receives the
+rest of the name as its ``variant`` keyword.
 """
 
 from __future__ import annotations
 
 import difflib
 import fnmatch
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 
 from .errors import RegistryError
@@ -23,6 +27,11 @@ class Entry:
     factory: Callable[..., Any]
     kind: str
     plugin: str | None = None
+    variant: str | None = None  # for a family entry looked up by a full name: the part after the prefix
+
+    @property
+    def is_family(self) -> bool:
+        return self.name.endswith(":*")
 
     @property
     def summary(self) -> str:
@@ -66,11 +75,17 @@ class Registry:
         return entry
 
     def get(self, name: str) -> Entry:
-        """The entry called ``name``; an unknown name is an error that suggests close matches."""
-        try:
-            return self._entries[name.lower()]
-        except KeyError:
-            raise RegistryError(self._unknown_message(name)) from None
+        """The entry called ``name`` (or the family whose prefix it has); an unknown name suggests close matches."""
+        key = name.lower()
+        if key in self._entries:
+            return self._entries[key]
+        prefix, colon, variant = name.partition(":")
+        family = self._entries.get(f"{prefix.lower()}:*")
+        if colon and family is not None:
+            if not variant:
+                raise RegistryError(f"{name!r}: name a member of the {prefix}: family, e.g. {prefix}:<model name>")
+            return replace(family, variant=variant)
+        raise RegistryError(self._unknown_message(name))
 
     def names(self, pattern: str | None = None) -> list[str]:
         """Sorted names, optionally filtered by a shell-style wildcard pattern."""

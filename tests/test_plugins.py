@@ -168,3 +168,34 @@ def test_a_healthy_toolkit_warns_about_nothing(site):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         plugin_infos()
+
+
+def test_a_backbone_that_breaks_its_contract_is_named(site):
+    import torch
+
+    from stst_core import Backbone, BackboneCard, LayerSpec, create_backbone
+
+    class Liar(Backbone):
+        """Declares two layers, returns one."""
+
+        def __init__(self, weights=None):
+            super().__init__(BackboneCard("liar", "random"), [LayerSpec("a"), LayerSpec("b")], ["a", "b"])
+
+        def compute(self, video, layers):
+            return {"a": video}
+
+    class NotABackbone:
+        def __init__(self, weights=None):
+            pass
+
+    class Plugin:
+        @stst_core.hookimpl
+        def stst_register_backbones(self, register):
+            register("liar", Liar)
+            register("impostor", NotABackbone)
+
+    with registered_plugin(Plugin(), name="sloppy"):
+        with pytest.raises(stst_core.BackboneError, match=r"'liar' \(plugin 'sloppy'\) declares layer\(s\) \['b'\]"):
+            create_backbone("liar")(torch.rand(1, 3, 1, 8, 8))
+        with pytest.raises(RegistryError, match="'impostor' from plugin 'sloppy' returned NotABackbone"):
+            create_backbone("impostor")

@@ -51,3 +51,16 @@ def test_bad_registrations_are_rejected(registry, name, factory):
 def test_remove_plugin(registry):
     registry.remove_plugin("first")
     assert registry.names() == ["gram"]
+
+
+def test_families_answer_every_name_with_their_prefix():
+    reg = Registry("backbones")
+    reg.register("timm:*", loss_a, plugin="zoo")
+    entry = reg.get("timm:resnet50")
+    assert entry.is_family and entry.variant == "resnet50" and entry.plugin == "zoo"
+    assert reg.get("TIMM:vit_small_patch16_224").variant == "vit_small_patch16_224"
+    assert reg.names("timm*") == ["timm:*"]
+    with pytest.raises(RegistryError, match="name a member of the timm: family"):
+        reg.get("timm:")
+    with pytest.raises(RegistryError, match="unknown backbone 'torch:resnet'"):
+        reg.get("torch:resnet")

@@ -48,7 +48,7 @@ def info(name: str, weights: str | None, size: int, frames: int, as_json: bool) 
     choices = getattr(factory, "weights_choices", ())
     if weights is None:
         weights = "random" if any(c.tag == "random" for c in choices) else None
-    model = create_backbone(entry.name, weights=weights)
+    model = create_backbone(name, weights=weights)  # the full name: a family needs its member
     frames = max(frames, model.temporal_window)
     shape = (1, 3, frames, size, size)
     shapes = model.output_shapes(shape)
@@ -58,7 +58,7 @@ def info(name: str, weights: str | None, size: int, frames: int, as_json: bool) 
         if p.name != "weights" and p.kind is p.KEYWORD_ONLY
     ]
     record = {
-        "name": entry.name,
+        "name": name.lower(),
         "plugin": entry.plugin,
         "description": entry.summary,
         "paper": getattr(factory, "paper", "") or model.card.paper,
