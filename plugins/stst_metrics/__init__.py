@@ -1,0 +1,1 @@
+"""Weight-free and model-based metrics that compare a generated video with its target."""

@@ -1,0 +1,1 @@
+"""Spatiotemporal phase scrambling (STPS): the null model against which metamers are compared."""

@@ -1,0 +1,1 @@
+"""Any timm image model frame by frame (``timm:<model>``) and a factorised space-time transformer."""

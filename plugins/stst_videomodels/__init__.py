@@ -1,0 +1,1 @@
+"""Video backbones from torchvision: 3-D ConvNets and video transformers."""

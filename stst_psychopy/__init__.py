@@ -1,0 +1,1 @@
+"""PsychoPy integration: present generated stimuli in experiments."""

@@ -1,0 +1,1 @@
+"""The toolkit-side plugin of stst_psychopy (its ``stst`` commands)."""
