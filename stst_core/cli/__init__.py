@@ -14,7 +14,7 @@ import click
 
 from ..errors import STSTError
 from ..plugins import plugin_host
-from . import backbones, losses, plugins, synth, weights
+from . import backbones, compare, extract, losses, plugins, synth, weights
 
 
 class STSTGroup(click.Group):
@@ -43,7 +43,7 @@ def cli() -> None:
     """
 
 
-for module in (synth, plugins, backbones, losses, weights):
+for module in (synth, extract, compare, plugins, backbones, losses, weights):
     module.register(cli)
 
 

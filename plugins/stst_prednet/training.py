@@ -1,0 +1,173 @@
+"""Training PredNet on videos, and measuring its next-frame prediction error.
+
+Training draws random clips of ``frames`` consecutive frames from the videos
+(random start, random horizontal flip) and minimises the PredNet loss with
+Adam. Evaluation runs each video's clips through a trained model and reports,
+per set of videos, the mean squared error of the predicted frames (from the
+second frame on) and of the *copy-last-frame* baseline, which predicts frame t
+as frame t−1. A ratio below 1 means the model predicts better than copying.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from stst_core.errors import STSTError
+from stst_core.store import StimulusStore, is_store
+from stst_core.video import read_video
+
+from .network import PredNet, PredNetConfig
+
+
+def load_videos(paths: Sequence[str | Path], *, size: int, frames: int | None = None) -> list[torch.Tensor]:
+    """Each video (or stimulus store) as ``(3, T, H, W)``, resized and centre-cropped to a square of ``size``."""
+    clips = []
+    for path in paths:
+        video = StimulusStore(path).video() if is_store(path) else read_video(path)
+        side = min(video.height, video.width)
+        video = video.center_cropped(side).resized(size)
+        if frames is not None and video.num_frames < frames:
+            raise STSTError(f"{path} has {video.num_frames} frames; PredNet clips need {frames}")
+        clips.append(video.frames)
+    if not clips:
+        raise STSTError("no videos given")
+    return clips
+
+
+@dataclass
+class TrainingResult:
+    model: PredNet
+    losses: list[float]
+
+
+def train(
+    videos: Sequence[torch.Tensor],
+    *,
+    config: PredNetConfig | None = None,
+    frames: int = 8,
+    steps: int = 500,
+    batch: int = 4,
+    lr: float = 1e-3,
+    seed: int = 0,
+    device: str = "cpu",
+    progress: bool = True,
+) -> TrainingResult:
+    """Fit a PredNet to random clips of the videos ``(3, T, H, W)``."""
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = PredNet(config).to(device)
+    model.check_size(*videos[0].shape[-2:])
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    # the paper's schedule: the learning rate drops tenfold for the last part of training
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[int(steps * 0.75)], gamma=0.1)
+    losses = []
+    with tqdm(range(steps), disable=not progress, desc="train PredNet", unit="step") as bar:
+        for _ in bar:
+            clip = sample_clips(videos, frames, batch, generator).to(device)
+            loss = model.loss(clip)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            losses.append(float(loss.detach()))
+            bar.set_postfix_str(f"loss={losses[-1]:.4g}", refresh=False)
+    return TrainingResult(model.eval(), losses)
+
+
+def sample_clips(videos: Sequence[torch.Tensor], frames: int, batch: int, generator: torch.Generator) -> torch.Tensor:
+    """A batch ``(B, 3, frames, H, W)`` of random clips, randomly mirrored."""
+    clips = []
+    for _ in range(batch):
+        video = videos[int(torch.randint(len(videos), (1,), generator=generator))]
+        start = int(torch.randint(video.shape[1] - frames + 1, (1,), generator=generator))
+        clip = video[:, start : start + frames]
+        if torch.rand(1, generator=generator) < 0.5:
+            clip = clip.flip(-1)
+        clips.append(clip)
+    return torch.stack(clips)
+
+
+@torch.no_grad()
+def prediction_errors(model: PredNet, video: torch.Tensor, frames: int) -> tuple[float, float]:
+    """Mean squared error of the model's predictions and of copying the last frame, over a video's clips."""
+    model.eval()
+    predicted, copied = [], []
+    for start in range(0, video.shape[1] - frames + 1, frames):
+        clip = video[None, :, start : start + frames]
+        prediction = model(clip)["prediction"]
+        predicted.append(float(((prediction[:, :, 1:] - clip[:, :, 1:]) ** 2).mean()))
+        copied.append(float(((clip[:, :, :-1] - clip[:, :, 1:]) ** 2).mean()))
+    if not predicted:
+        raise STSTError(f"a video of {video.shape[1]} frames is shorter than one clip of {frames}")
+    return float(np.mean(predicted)), float(np.mean(copied))
+
+
+def evaluate(model: PredNet, sets: dict[str, Sequence[torch.Tensor]], *, frames: int) -> dict[str, dict]:
+    """Per set: mean prediction MSE, mean copy-last-frame MSE, their ratio, and each video's values."""
+    report = {}
+    for name, videos in sets.items():
+        pairs = [prediction_errors(model, video, frames) for video in videos]
+        prediction = np.array([p for p, _ in pairs])
+        baseline = np.array([c for _, c in pairs])
+        ratio = prediction / baseline
+        report[name] = {
+            "videos": len(pairs),
+            "prediction_mse": float(prediction.mean()),
+            "copy_last_frame_mse": float(baseline.mean()),
+            "ratio": float(ratio.mean()),
+            "ratio_sem": float(ratio.std(ddof=1) / math.sqrt(len(ratio))) if len(ratio) > 1 else float("nan"),
+            "per_video": [{"prediction_mse": p, "copy_last_frame_mse": c} for p, c in pairs],
+        }
+    return report
+
+
+def plot_evaluation(report: dict[str, dict], path: str | Path) -> Path:
+    """Bars of prediction error against the copy-last-frame baseline, per set."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(report)
+    x = np.arange(len(names))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.5))
+    left.bar(x - 0.2, [report[n]["prediction_mse"] for n in names], 0.4, label="PredNet")
+    left.bar(x + 0.2, [report[n]["copy_last_frame_mse"] for n in names], 0.4, label="copy last frame")
+    left.set_xticks(x, names)
+    left.set_ylabel("next-frame MSE")
+    left.legend(fontsize=8)
+    right.bar(x, [report[n]["ratio"] for n in names], yerr=[report[n]["ratio_sem"] for n in names], color="0.5", capsize=4)
+    right.axhline(1.0, color="k", linewidth=0.8, linestyle="--")
+    right.set_xticks(x, names)
+    right.set_ylabel("PredNet / copy-last-frame (±SEM)")
+    fig.suptitle("Next-frame prediction", fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def save(model: PredNet, path: str | Path, **metadata) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({**model.state_for_saving(), **{k: v for k, v in metadata.items() if isinstance(v, (int, float, str))}}, path)
+    return path
+
+
+def load(path: str | Path) -> PredNet:
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        return PredNet.from_saved(saved).eval()
+    except Exception as exc:  # torch.load fails in many ways on a file that is not a model
+        raise STSTError(f"cannot load a PredNet model from {path}: {type(exc).__name__}: {exc}") from exc
+
+
+__all__ = ["evaluate", "load", "load_videos", "plot_evaluation", "prediction_errors", "save", "train"]

@@ -1,0 +1,69 @@
+"""``stst extract``: model activations of videos and stimulus stores into an activation store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..activations import POOLS, extract, load_inputs
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(extract_command)
+
+
+@click.command("extract")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="The activation store (a .zarr folder); created, or extended.")
+@click.option("--backbone", required=True, help="A registered backbone (`stst backbones list`).")
+@click.option("--weights", help="Its weights: a tag or a file (default: the backbone's default).")
+@click.option("--layers", default=None, help="Comma-separated layer names, or 'all' (default: the backbone's default layers).")
+@click.option("--label", help="Name prefix of the stored variables (default: the backbone name); use one per weights choice.")
+@click.option("--condition", help="Condition label of every input (default: 'natural' for videos, the method for stimulus stores).")
+@click.option("--id", "ids", multiple=True, help="Stimulus id of each input, in order (default: the file names).")
+@click.option("--include-targets", is_flag=True, help="Also extract the target each stimulus store was made from, as a natural stimulus.")
+@click.option("--pool", type=click.Choice(list(POOLS)), default="none", show_default=True, help="Average over axes before storing.")
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Stimuli per forward pass.")
+@click.option("--dtype", type=click.Choice(["float32", "float16"]), default="float32", show_default=True, help="Storage type.")
+@click.option("--frames", type=click.IntRange(min=1), help="Use the first N frames of each input.")
+@click.option("--start", type=click.IntRange(min=0), default=0, show_default=True, help="First frame.")
+@click.option("--stride", type=click.IntRange(min=1), default=1, show_default=True, help="Take every Nth frame.")
+@click.option("--size", type=click.IntRange(min=8), help="Resize so that the longer side has PX pixels.")
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="A backbone option, e.g. --option pooling=avg (repeatable).")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of random weights.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def extract_command(inputs, output, backbone, weights, layers, label, condition, ids, include_targets, pool, batch, dtype, frames, start, stride, size, options, device, seed, quiet):
+    """Run a backbone over INPUTS (videos or stimulus stores) and store their activations, labelled.
+
+    Calling it again on the same store appends new stimuli and adds new layers
+    (another backbone) for the stimuli already there.
+    """
+    from ..config import parse_value
+
+    backbone_options = {}
+    for item in options:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--option")
+        backbone_options[key] = parse_value(value)
+    stimuli = load_inputs(inputs, condition=condition, ids=ids or None, include_targets=include_targets, start=start, frames=frames, stride=stride, size=size)
+    preprocessing = {"start": start, "frames": frames, "stride": stride, "size": size}
+    store = extract(
+        stimuli,
+        output,
+        backbone=backbone,
+        weights=weights,
+        layers=layers,
+        pool=pool,
+        batch=batch,
+        dtype=dtype,
+        label=label,
+        device=device,
+        seed=seed,
+        preprocessing=preprocessing,
+        options=backbone_options,
+        progress=not quiet,
+    )
+    click.echo(f"{store.path}: {len(store.stimulus_ids)} stimuli, {len(store.variables)} layers")
