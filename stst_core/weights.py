@@ -3,19 +3,33 @@
 Downloads go to :func:`cache_dir` (``$STST_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/stst``, else ``~/.cache/stst``), are verified against a
 sha256 checksum, and are renamed into place only once complete, so a broken
-download never leaves a file that looks valid. ``STST_OFFLINE=1`` (or
-``HF_HUB_OFFLINE=1``) forbids network access: only files already in the cache
-or given as paths are used.
+download never leaves a file that looks valid. The checksum a
+:class:`WeightsFile` names is one of three kinds:
+
+- the full sha256 digest (64 hex digits): the file must match it exactly;
+- a prefix of it (8 to 63 hex digits), as torchvision publishes in its file
+  names (``r3d_18-b3b3357e.pth``): the file's digest must start with it, which
+  is the check torchvision itself makes;
+- ``None``: the digest the server publishes. The Hugging Face hub answers a
+  ``resolve`` URL of a large (LFS) file with the file's sha256 in its
+  ``X-Linked-Etag`` header (``ETag`` when it serves the file itself); the
+  download must match that header, and fails when no response carries one.
+
+A file already in the cache is used as it is (a file put there by hand
+included). ``STST_OFFLINE=1`` (or ``HF_HUB_OFFLINE=1``) forbids network
+access: only files already in the cache or given as paths are used.
 
 Loading never unpickles arbitrary objects: ``.safetensors`` files through
-safetensors, ``.pt``/``.pth``/``.bin`` through ``torch.load(weights_only=True)``,
-``.npz`` through NumPy with ``allow_pickle=False``.
+safetensors, ``.pt``/``.pth``/``.pyth``/``.bin``/``.ckpt`` through
+``torch.load(weights_only=True)``, ``.npz`` through NumPy with
+``allow_pickle=False``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 import urllib.error
@@ -30,7 +44,11 @@ from tqdm.auto import tqdm
 
 from .errors import WeightsError
 
-WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt", ".npz")
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".pyth", ".bin", ".ckpt", ".npz")
+
+
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+SHA256_PREFIX = re.compile(r"[0-9a-f]{8,64}")
 
 
 @dataclass(frozen=True)
@@ -39,14 +57,42 @@ class WeightsFile:
 
     ``urls`` are tried in order; each may contain ``{hf_endpoint}``, replaced by
     ``$HF_ENDPOINT`` (default ``https://huggingface.co``) so that hub mirrors work.
+
+    ``sha256`` is the file's full sha256 digest; or a prefix of it of at least
+    8 hex digits (torchvision's file names carry one: ``r3d_18-b3b3357e.pth``);
+    or None to verify against the digest the server publishes (the Hugging Face
+    hub's ``X-Linked-Etag`` header), for hub files whose digest is not known in
+    advance.
+
+    Examples
+    --------
+    >>> WeightsFile("r3d_18.kinetics400", "r3d_18-b3b3357e.pth",
+    ...             ("https://download.pytorch.org/models/r3d_18-b3b3357e.pth",), "b3b3357e").checksum
+    'sha256 starting with b3b3357e'
     """
 
     name: str  # "<backbone>.<tag>", e.g. "msoe.tesfaldet"
     filename: str  # the name in the cache folder
     urls: tuple[str, ...]
-    sha256: str
+    sha256: str | None
     licence: str = ""
     size_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.sha256 is not None and not SHA256_PREFIX.fullmatch(self.sha256):
+            raise ValueError(
+                f"{self.name}: sha256 must be lower-case hex, the full digest (64 digits) or a prefix of "
+                f"at least 8 digits, or None for the digest the hub publishes; got {self.sha256!r}"
+            )
+
+    @property
+    def checksum(self) -> str:
+        """What a download of this file is verified against, in words."""
+        if self.sha256 is None:
+            return "the sha256 the server publishes (X-Linked-Etag)"
+        if len(self.sha256) < 64:
+            return f"sha256 starting with {self.sha256}"
+        return f"sha256 {self.sha256}"
 
     def resolved_urls(self) -> list[str]:
         endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
@@ -101,7 +147,7 @@ def fetch(weights: WeightsFile, *, progress: bool = True, timeout: float = 30.0)
     target = cache_dir() / weights.filename
     manual = (
         f"To use {weights.name} without a download, put the file at {target} "
-        f"(sha256 {weights.sha256}), or pass its path as the weights argument."
+        f"({weights.checksum}), or pass its path as the weights argument."
     )
     if offline():
         raise WeightsError(f"{weights.name} is not in the cache and downloads are off (STST_OFFLINE/HF_HUB_OFFLINE). {manual}")
@@ -115,10 +161,50 @@ def fetch(weights: WeightsFile, *, progress: bool = True, timeout: float = 30.0)
     raise WeightsError(f"could not download {weights.name} ({tried}). {manual}")
 
 
-def _download(url: str, target: Path, sha256: str, *, progress: bool, timeout: float) -> Path:
+class _RecordingRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects like urllib's own handler, keeping each hop's headers.
+
+    The hub puts the file's sha256 on its redirect to the storage server, not
+    on the storage server's answer.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hops: list = []
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        self.hops.append(headers)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def published_sha256(headers: list) -> str | None:
+    """The sha256 a server publishes for a file, from the headers of each response in order.
+
+    The first ``X-Linked-Etag`` wins (the Hugging Face hub's digest of an LFS
+    file, sent with its redirect); otherwise the first ``ETag`` that is a sha256
+    digest (the hub serving the file itself). Other ETags (MD5 sums, git blob
+    ids) are not digests of the file's content and are ignored.
+    """
+    for field in ("X-Linked-Etag", "ETag"):
+        for hop in headers:
+            value = (hop.get(field) or "").strip().removeprefix("W/").strip('"').lower()
+            if SHA256_HEX.fullmatch(value):
+                return value
+    return None
+
+
+def _download(url: str, target: Path, sha256: str | None, *, progress: bool, timeout: float) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
+    redirects = _RecordingRedirects()
+    opener = urllib.request.build_opener(redirects)
     request = urllib.request.Request(url, headers={"User-Agent": "stst-toolkit"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
+    with opener.open(request, timeout=timeout) as response:
+        expected = sha256 or published_sha256([*redirects.hops, response.headers])
+        if expected is None:
+            raise ValueError(
+                "the server published no sha256 (X-Linked-Etag or ETag header) to verify the file against; "
+                "download it yourself and pass its path"
+            )
         total = int(response.headers.get("Content-Length") or 0) or None
         # a temporary sibling, renamed only after verification: an interrupted or
         # corrupted download never sits at the final path
@@ -130,8 +216,10 @@ def _download(url: str, target: Path, sha256: str, *, progress: bool, timeout: f
                     handle.write(block)
                     digest.update(block)
                     bar.update(len(block))
-            if digest.hexdigest() != sha256:
-                raise ValueError(f"checksum mismatch: got sha256 {digest.hexdigest()}, expected {sha256}")
+            if not digest.hexdigest().startswith(expected):
+                what = "expected" if len(expected) == 64 else "expected a digest starting with"
+                source = "" if sha256 else " (published by the server)"
+                raise ValueError(f"checksum mismatch: got sha256 {digest.hexdigest()}, {what} {expected}{source}")
             shutil.move(handle.name, target)
         finally:
             if os.path.exists(handle.name):
@@ -142,8 +230,9 @@ def _download(url: str, target: Path, sha256: str, *, progress: bool, timeout: f
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a state dict from ``.safetensors``, a ``torch.save`` file, or ``.npz``, safely.
 
-    A checkpoint that wraps the weights in ``{"state_dict": ...}`` or
-    ``{"model": ...}`` is unwrapped.
+    A checkpoint that wraps the weights in ``{"state_dict": ...}``,
+    ``{"model": ...}``, ``{"model_state_dict": ...}`` or ``{"model_state": ...}``
+    (PySlowFast and TimeSformer checkpoints) is unwrapped.
     """
     path = Path(path).expanduser()
     if not path.is_file():
@@ -164,7 +253,7 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             f"could not read weights from {path}: {type(exc).__name__}: {exc}. "
             "Expected a .safetensors file, a state dict saved with torch.save, or a .npz archive."
         ) from exc
-    for wrapper in ("state_dict", "model", "model_state_dict"):
+    for wrapper in ("state_dict", "model", "model_state_dict", "model_state"):
         if isinstance(state, Mapping) and wrapper in state and isinstance(state[wrapper], Mapping):
             state = state[wrapper]
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):

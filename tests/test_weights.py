@@ -1,5 +1,7 @@
-"""The weights cache: checksummed downloads from a loopback server, offline mode, safe loading."""
+"""The weights cache: checksummed downloads from a loopback server (full digests, prefixes, the hub's
+published sha256), offline mode, safe loading."""
 
+import email.message
 import hashlib
 
 import numpy as np
@@ -8,7 +10,8 @@ import torch
 from safetensors.torch import save_file
 
 from stst_core import WeightsError, WeightsFile, cache_dir, load_state_dict
-from stst_core.weights import cached_path, fetch, is_weights_path
+from stst_core.testing import serve_folder
+from stst_core.weights import cached_path, fetch, is_weights_path, published_sha256
 
 
 def weights_file(url, payload, name="toy.weights"):
@@ -106,3 +109,98 @@ def test_load_state_dict_errors(tmp_path):
 @pytest.mark.parametrize("value, expected", [("imagenet", False), ("random", False), ("w.pth", True), ("dir/w", True)])
 def test_is_weights_path(value, expected):
     assert is_weights_path(value) is expected
+
+
+# -- checksums other than a full digest: torchvision's prefixes, the hub's published sha256 ---------------
+
+
+def test_a_sha256_prefix_verifies_like_torchvision(file_server):
+    folder, base, _ = file_server
+    payload = b"video weights" * 100
+    digest = hashlib.sha256(payload).hexdigest()
+    (folder / f"r3d-{digest[:8]}.pth").write_bytes(payload)
+    spec = WeightsFile("toy.kinetics", f"r3d-{digest[:8]}.pth", (f"{base}/r3d-{digest[:8]}.pth",), digest[:8])
+    assert spec.checksum == f"sha256 starting with {digest[:8]}"
+    assert fetch(spec, progress=False).read_bytes() == payload
+
+
+def test_a_wrong_sha256_prefix_is_a_mismatch(file_server):
+    folder, base, _ = file_server
+    (folder / "toy.bin").write_bytes(b"tampered")
+    spec = WeightsFile("toy.weights", "toy.bin", (f"{base}/toy.bin",), "deadbeef")
+    with pytest.raises(WeightsError, match="checksum mismatch.*expected a digest starting with deadbeef") as info:
+        fetch(spec, progress=False)
+    assert "(sha256 starting with deadbeef)" in str(info.value)
+    assert cached_path(spec) is None
+
+
+def hub_file(tmp_path, payload, path="timm/toy/resolve/main/model.safetensors"):
+    (tmp_path / path).parent.mkdir(parents=True)
+    (tmp_path / path).write_bytes(payload)
+    return WeightsFile("toy.pretrained", "toy--model.safetensors", ("{hf_endpoint}/" + path,), None)
+
+
+def test_hub_files_are_verified_against_the_published_sha256(tmp_path, monkeypatch):
+    payload = b"hub weights" * 100
+    spec = hub_file(tmp_path, payload)
+    assert spec.checksum == "the sha256 the server publishes (X-Linked-Etag)"
+    with serve_folder(tmp_path) as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        assert fetch(spec, progress=False).read_bytes() == payload
+        assert fetch(spec, progress=False) == cache_dir() / "toy--model.safetensors"  # cached: no second download
+    # the hub answers the resolve URL with a redirect carrying the digest; the file comes from storage
+    assert server.requests == ["/timm/toy/resolve/main/model.safetensors", "/storage/timm/toy/resolve/main/model.safetensors"]
+
+
+def test_a_download_that_differs_from_the_published_sha256_is_refused(tmp_path, monkeypatch):
+    spec = hub_file(tmp_path, b"the file")
+    with serve_folder(tmp_path) as server:
+        server.published_sha256["timm/toy/resolve/main/model.safetensors"] = hashlib.sha256(b"another file").hexdigest()
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        with pytest.raises(WeightsError, match=r"checksum mismatch.*\(published by the server\)"):
+            fetch(spec, progress=False)
+    assert cached_path(spec) is None and not any(cache_dir().iterdir())
+
+
+def test_a_server_that_publishes_no_sha256_is_not_trusted(file_server):
+    folder, base, _ = file_server
+    (folder / "model.safetensors").write_bytes(b"unverifiable")
+    spec = WeightsFile("toy.pretrained", "toy.safetensors", (f"{base}/model.safetensors",), None)
+    with pytest.raises(WeightsError, match="published no sha256"):
+        fetch(spec, progress=False)
+    assert cached_path(spec) is None
+
+
+def test_published_sha256_reads_the_hub_headers():
+    digest = hashlib.sha256(b"x").hexdigest()
+    md5 = hashlib.md5(b"x").hexdigest()
+
+    def headers(**fields):
+        message = email.message.Message()
+        for key, value in fields.items():
+            message[key.replace("_", "-")] = value
+        return message
+
+    assert published_sha256([headers(X_Linked_Etag=f'"{digest}"', ETag='"abc"'), headers(ETag=f'"{md5}"')]) == digest
+    assert published_sha256([headers(ETag=f'W/"{digest.upper()}"')]) == digest  # the hub serving the file itself
+    assert published_sha256([headers(ETag=f'"{md5}"'), headers(ETag='"1a2b3c"')]) is None  # MD5s and git ids are not digests
+
+
+@pytest.mark.parametrize("bad", ["b3b3357", "B3B3357E", "not-hex!", "0" * 65])
+def test_a_malformed_checksum_is_refused_at_once(bad):
+    with pytest.raises(ValueError, match="sha256 must be lower-case hex"):
+        WeightsFile("toy.weights", "toy.bin", ("http://127.0.0.1:9/toy.bin",), bad)
+
+
+def test_offline_message_names_a_prefix_checksum(monkeypatch):
+    monkeypatch.setenv("STST_OFFLINE", "1")
+    spec = WeightsFile("toy.kinetics", "r3d-b3b3357e.pth", ("http://127.0.0.1:9/r3d.pth",), "b3b3357e")
+    with pytest.raises(WeightsError, match=r"put the file at .*r3d-b3b3357e.pth \(sha256 starting with b3b3357e\)"):
+        fetch(spec, progress=False)
+
+
+def test_load_state_dict_unwraps_pyslowfast_checkpoints(tmp_path):
+    state = {"model.cls_token": torch.zeros(1, 1, 4)}
+    torch.save({"model_state": state, "epoch": 15, "cfg": "TRAIN: ..."}, tmp_path / "ckpt.pyth")
+    assert is_weights_path("ckpt.pyth")
+    assert set(load_state_dict(tmp_path / "ckpt.pyth")) == {"model.cls_token"}

@@ -1,0 +1,104 @@
+"""The report card: what generated videos keep of their target, in one figure.
+
+Top: a few frames of the target and of every generated video, side by side.
+Bottom: the luma power spectrum by spatial frequency, by temporal frequency
+and by direction of motion (:mod:`stst_metrics.spectrum`), the optical-flow
+speed and direction histograms (:mod:`stst_metrics.flow`) and the temporal
+autocorrelation curves (:mod:`stst_metrics.autocorrelation`). The target is
+drawn in black in every panel.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: works on machines without a display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from stst_core.report import pick_frames  # noqa: E402
+from stst_core.video import Video  # noqa: E402
+
+from .autocorrelation import autocorrelation_curve  # noqa: E402
+from .flow import SPEED_EDGES, flow_statistics  # noqa: E402
+from .spectrum import binned_power  # noqa: E402
+
+
+def _bin_centres(edges: np.ndarray) -> np.ndarray:
+    """Geometric centres of octave bins (the lowest, which reaches 0, half an octave below its top)."""
+    lower = np.where(edges[:-1] > 0, edges[:-1], edges[1:] / 2)
+    return np.sqrt(lower * edges[1:])
+
+
+def report_card(target: Video, stimuli: Sequence[tuple[str, Video]], path: str | Path, *, frames: int = 4, title: str | None = None) -> Path:
+    """Draw the report card of ``stimuli`` (label, video) against ``target`` into a PNG at ``path``."""
+    videos = [("target", target), *stimuli]
+    colours = ["black"] + [f"C{i}" for i in range(len(stimuli))]
+    indices = pick_frames(min(v.num_frames for _, v in videos), frames)
+    aspect = target.height / target.width
+    width = 12.0
+    frame_height = width / len(indices) * aspect * 0.85
+    fig = plt.figure(figsize=(width, frame_height * len(videos) + 6.4))
+    top, bottom = fig.subfigures(2, 1, height_ratios=[frame_height * len(videos), 6.4])
+
+    axes = top.subplots(len(videos), len(indices), squeeze=False)
+    for row, ((label, video), colour) in enumerate(zip(videos, colours)):
+        pixels = video.to_uint8()
+        for column, index in enumerate(indices):
+            ax = axes[row][column]
+            ax.imshow(pixels[index].squeeze(), cmap="gray" if video.channels == 1 else None, vmin=0, vmax=255, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(f"frame {index}", fontsize=8)
+            if column == 0:
+                # horizontal, wrapped, left of the row: long file names stay readable and off the next row
+                ax.text(-0.06, 0.5, textwrap.fill(label, 16), transform=ax.transAxes, ha="right", va="center", fontsize=8, color=colour)
+
+    panels = bottom.subplots(2, 3)
+    (spatial, temporal, direction), (speed, flow_direction, autocorrelation) = panels
+    flows = [flow_statistics(video) for _, video in videos] if min(v.num_frames for _, v in videos) >= 2 else None
+    for (label, video), colour in zip(videos, colours):
+        style = {"color": colour, "label": label, "marker": "o", "markersize": 3, "linewidth": 1.6 if label == "target" else 1.0}
+        power = binned_power(video)
+        spatial.plot(_bin_centres(power["spatial_edges"]), power["spatial"], **style)
+        t_edges = power["temporal_edges"]
+        temporal.plot(np.concatenate([[0.0], (t_edges[:-1] + t_edges[1:]) / 2]), power["temporal"], **style)
+        direction.plot(power["direction_centres"], power["direction"], **style)
+        lag = min(16, min(v.num_frames for _, v in videos) - 1)
+        if lag >= 1:
+            autocorrelation.plot(np.arange(lag + 1), autocorrelation_curve(video, lag), **style)
+    if flows is not None:
+        for ((label, _), colour, stats) in zip(videos, colours, flows):
+            style = {"color": colour, "label": label, "marker": "o", "markersize": 3, "linewidth": 1.6 if label == "target" else 1.0}
+            speed.plot(np.arange(len(stats.speed_histogram)), stats.speed_histogram, **style)
+            flow_direction.plot(stats.direction_centres, stats.direction_histogram, **style)
+
+    spatial.set(xscale="log", yscale="log", xlabel="spatial frequency (cycles/px)", ylabel="mean power", title="power by spatial frequency")
+    temporal.set(yscale="log", xlabel="temporal frequency (cycles/frame; 0 = static)", ylabel="mean power", title="power by temporal frequency")
+    direction.set(yscale="log", xlabel="direction of motion (°, 0 = right, 90 = down)", ylabel="mean power", title="power by direction of motion")
+    labels = [f"{a:g}–{b:g}" for a, b in zip(SPEED_EDGES[:-1], SPEED_EDGES[1:])]
+    speed.set_xticks(np.arange(len(labels)), [label.replace("–inf", "+") for label in labels], fontsize=7)
+    speed.set(xlabel="speed (px/frame)", ylabel="share of pixels", title="optical flow: speed")
+    flow_direction.set(xlabel="direction (°, 0 = right, 90 = down)", ylabel="share of motion", title="optical flow: direction")
+    autocorrelation.set(xlabel="lag (frames)", ylabel="correlation", title="temporal autocorrelation")
+    for ax in (direction, flow_direction):
+        ax.set_xticks(np.arange(0, 360, 90))
+    for ax in panels.ravel():
+        ax.title.set_fontsize(9)
+        ax.xaxis.label.set_fontsize(8)
+        ax.yaxis.label.set_fontsize(8)
+        ax.tick_params(labelsize=7)
+    spatial.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    top.subplots_adjust(left=0.14, right=0.98, bottom=0.02, top=0.92, wspace=0.04, hspace=0.08)
+    bottom.subplots_adjust(left=0.07, right=0.98, bottom=0.09, top=0.93, wspace=0.3, hspace=0.55)
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

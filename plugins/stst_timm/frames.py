@@ -1,0 +1,175 @@
+"""Any timm image model applied frame by frame: the ``timm:*`` family of backbones.
+
+``timm:<model name>`` builds ``timm.create_model(<model name>)`` (a pretrained
+tag may follow the name as in timm: ``timm:resnet50.a1_in1k``) without its
+classifier and runs it on every frame of the clip on its own
+(``temporal_window = 1``).
+
+Layers come from timm's ``forward_intermediates``, named by the modules of the
+model's ``feature_info`` (``act1``, ``layer1`` … ``layer4`` for a ResNet,
+``blocks.0`` … ``blocks.11`` for a ViT, ``stages.0`` … for a ConvNeXt), each a
+``CTHW`` map: the patch tokens of transformers reshaped to their grid, class
+and register tokens left out. ``pre_logits`` (``CT``, one vector per frame) is
+what the classifier sees: the class token after the final norm for a ViT, the
+global average for a CNN. Computation stops at the deepest layer asked for
+(``pre_logits`` runs the whole network).
+
+ViT-like models are built with ``dynamic_img_size=True`` where timm offers it,
+so frames of any size that the patch size divides work (positional embeddings
+are interpolated); models with a fixed input size fail with a
+:class:`~stst_core.BackboneError` naming it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Sequence
+
+import timm
+import timm.models
+import torch
+
+from stst_core import Backbone, BackboneCard, LayerSpec, WeightsChoice
+from stst_core.backbone import fold_time, unfold_time
+from stst_core.errors import BackboneError, WeightsError
+from stst_core.weights import fetch, is_weights_path, load_state_dict
+
+from .pretrained import hub_weights_file, pretrained_cfg
+
+POOLED = "pre_logits"
+
+
+class TimmFrames(Backbone):
+    """Any timm image model, frame by frame: timm:<model>, e.g. timm:resnet50, timm:vit_small_patch16_224."""
+
+    paper = "Wightman (2019). PyTorch Image Models (timm). https://github.com/huggingface/pytorch-image-models (and the paper of each model)"
+    licence = "timm (Apache-2.0); pretrained weights: see the model card on the Hugging Face hub"
+    weights_choices = (
+        WeightsChoice(
+            "pretrained",
+            "timm's pretrained weights of the model (of its tag, if the name has one) from the Hugging Face hub, "
+            "checked against the hub's sha256, cached",
+        ),
+        WeightsChoice("random", "timm's initialisation under the given seed"),
+    )
+    default_weights = "pretrained"
+    temporal_window = 1
+
+    def __init__(self, weights: str | None = None, *, variant: str | None = None):
+        model_name = _check_model_name(variant)
+        weights = weights or self.default_weights
+        name = f"timm:{model_name}"
+        if is_weights_path(weights):
+            tag, source, state = f"file:{weights}", str(weights), load_state_dict(weights)
+        else:
+            tag = self.weights_choice(weights).tag
+            state, source = None, "timm's random initialisation"
+            if tag == "pretrained":
+                file = hub_weights_file(model_name)
+                state, source = load_state_dict(_fetch(file, name)), file.resolved_urls()[0]
+        model = _create(model_name, state, source)
+
+        cfg = model.pretrained_cfg
+        mean, std = tuple(cfg.get("mean", (0.485, 0.456, 0.406))), tuple(cfg.get("std", (0.229, 0.224, 0.225)))
+        feature_names = [info["module"] for info in model.feature_info]
+        layers = [
+            LayerSpec(module, "CTHW", info["num_chs"], f"stride {info['reduction']}")
+            for module, info in zip(feature_names, model.feature_info)
+        ]
+        layers.append(LayerSpec(POOLED, "CT", model.num_features, "the classifier's input, per frame"))
+        input_size = "×".join(str(n) for n in cfg.get("input_size", (3, 224, 224))[1:])
+        super().__init__(
+            card=BackboneCard(
+                name=name,
+                weights=tag,
+                source=source,
+                licence=f"timm (Apache-2.0); weights: {cfg.get('license') or 'see the model card'}" if tag == "pretrained" else self.licence,
+                paper=self.paper,
+                input_normalization=f"mean {mean}, std {std} on [0,1] RGB (timm pretrained_cfg)",
+                extra={"model": model_name, "pretrained_input_size": input_size},
+            ),
+            layers=layers,
+            default_layers=feature_names,
+        )
+        self.model = model
+        self.feature_names = feature_names
+        self.input_size = input_size
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1, 1), persistent=False)
+
+    def normalize(self, video: torch.Tensor) -> torch.Tensor:
+        return (video - self.mean) / self.std
+
+    def compute(self, video: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        frames = fold_time(video)
+        wanted = [i for i, module in enumerate(self.feature_names) if module in layers]
+        pooled = POOLED in layers
+        try:
+            if pooled:
+                final, maps = self.model.forward_intermediates(frames, indices=wanted or [0], output_fmt="NCHW")
+                vectors = self.model.forward_head(final, pre_logits=True)
+            else:
+                maps = self.model.forward_intermediates(frames, indices=wanted, output_fmt="NCHW", intermediates_only=True, stop_early=True)
+        except (RuntimeError, AssertionError, ValueError) as exc:
+            raise BackboneError(
+                f"{self.card.name} could not process frames of {video.shape[-2]}×{video.shape[-1]} pixels: {exc}. "
+                f"It was trained on {self.input_size}; transformers need sides that their patch size divides, "
+                "and some models take only their trained size"
+            ) from exc
+        outputs = {self.feature_names[i]: unfold_time(out, video.shape[0]) for i, out in zip(wanted, maps)}
+        if pooled:
+            outputs[POOLED] = vectors.reshape(video.shape[0], video.shape[2], -1).transpose(1, 2)
+        return outputs
+
+
+def _check_model_name(variant: str | None) -> str:
+    """A timm model name, with an optional pretrained tag, that timm knows."""
+    if not variant:
+        raise BackboneError("name a timm model after the colon: timm:<model>, e.g. timm:resnet50 (timm.list_models() lists them)")
+    architecture, tag = timm.models.split_model_name_tag(variant)
+    if not timm.is_model(architecture):
+        close = difflib.get_close_matches(architecture, timm.list_models(), n=3, cutoff=0.6)
+        hint = f" Did you mean {', '.join(f'timm:{c}' for c in close)}?" if close else ""
+        raise BackboneError(f"timm has no model {architecture!r}.{hint} timm.list_models('*pattern*') lists its models")
+    if tag and f"{architecture}.{tag}" not in timm.list_pretrained(f"{architecture}.*"):
+        tags = ", ".join(n.split(".", 1)[1] for n in timm.list_pretrained(f"{architecture}.*")) or "none"
+        raise BackboneError(f"timm has no pretrained tag {tag!r} for {architecture}; its tags: {tags}")
+    return variant
+
+
+def _create(model_name: str, state: dict | None, source: str):
+    """``timm.create_model`` without classifier, loading ``state`` through timm's own checkpoint filters."""
+    kwargs: dict = {"num_classes": 0}
+    if state is not None:
+        if state and all(k.startswith("model.") for k in state):  # saved from this backbone
+            state = {k[len("model.") :]: v for k, v in state.items()}
+        cfg = pretrained_cfg(model_name)
+        classifiers = cfg.classifier if cfg is not None else ()
+        classifiers = (classifiers,) if isinstance(classifiers, str) else tuple(classifiers or ())
+        state = {k: v for k, v in state.items() if k.rsplit(".", 1)[0] not in classifiers}
+        # num_classes 0 on both sides keeps timm's load strict: a file that does not fit is an error, never ignored
+        kwargs.update(pretrained=True, pretrained_cfg_overlay={"state_dict": state, "source": "", "num_classes": 0})
+    try:
+        try:
+            return timm.create_model(model_name, dynamic_img_size=True, **kwargs)
+        except TypeError as exc:
+            if "dynamic_img_size" not in str(exc):
+                raise
+            return timm.create_model(model_name, **kwargs)
+    except RuntimeError as exc:
+        if state is None:
+            raise
+        detail = " ".join(str(exc).split())
+        detail = detail if len(detail) < 400 else detail[:400] + "…"
+        raise WeightsError(f"{source} does not fit timm's {model_name}: {detail}") from None
+
+
+def _fetch(file, name: str):
+    try:
+        return fetch(file)
+    except WeightsError as exc:
+        raise WeightsError(
+            f"{name} weights='pretrained' are unavailable: {exc} "
+            "timm's own model.safetensors (or pytorch_model.bin) of that model works too: pass weights=<its path>. "
+            "For a run without any download use weights='random'."
+        ) from None

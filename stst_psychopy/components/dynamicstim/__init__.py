@@ -1,0 +1,273 @@
+"""The Builder component for :class:`stst_psychopy.DynamicStim`.
+
+Registered in PsychoPy's ``psychopy.experiment.components`` entry-point
+group, so it appears under *Stimuli* in Builder once the toolkit is installed
+in PsychoPy's Python. The generated script imports
+``stst_psychopy.DynamicStim``, uploads the frames when the stimulus is
+created (or, when the stimulus comes from a conditions file, at the start of
+each routine, before its first flip), plays from the component's start, and
+at the routine's end writes the presentation's summary to the data file and
+its flips to ``<data file>_<name>_flips.csv``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from psychopy.experiment.components import BaseVisualComponent, Param, getInitVals
+from psychopy.localization import _translate
+
+from ...timing import POLICIES
+
+__all__ = ["DynamicStimComponent"]
+
+_HERE = Path(__file__).parent
+
+
+class DynamicStimComponent(BaseVisualComponent):
+    """Present a generated stimulus (stimulus store, video file or frames folder), frame-locked to the screen."""
+
+    categories = ["Stimuli"]
+    targets = ["PsychoPy"]
+    plugin = "stst-toolkit"  # recorded in .psyexp files, so Builder can name what is missing
+    iconFile = _HERE / "dynamicstim.png"
+    iconSVG = _HERE / "DynamicStimComponent.svg"
+    tooltip = _translate("Dynamic stimulus: play a generated stimulus (STST store or video), frame-locked, with a log of every flip")
+
+    def __init__(
+        self,
+        exp,
+        parentName,
+        name="dynamicStim",
+        stimulus="",
+        units="from exp settings",
+        color="white",
+        colorSpace="rgb",
+        pos=(0, 0),
+        size="",
+        anchor="center",
+        ori=0,
+        opacity="",
+        contrast=1,
+        fps="",
+        refreshRate="",
+        timingPolicy="nearest",
+        loop=False,
+        reverse=False,
+        catchUp=False,
+        forceEndRoutine=False,
+        saveFlipLog=True,
+        interpolate="nearest",
+        flipHoriz=False,
+        flipVert=False,
+        startType="time (s)",
+        startVal=0.0,
+        stopType="duration (s)",
+        stopVal="",
+        startEstim="",
+        durationEstim="",
+    ):
+        super().__init__(
+            exp,
+            parentName,
+            name=name,
+            units=units,
+            color=color,
+            colorSpace=colorSpace,
+            pos=pos,
+            size=size,
+            ori=ori,
+            opacity=opacity,
+            contrast=contrast,
+            startType=startType,
+            startVal=startVal,
+            stopType=stopType,
+            stopVal=stopVal,
+            startEstim=startEstim,
+            durationEstim=durationEstim,
+        )
+        self.type = "DynamicStim"
+        self.exp.requireImport(importName="DynamicStim", importFrom="stst_psychopy")
+        self.order += [
+            "stimulus", "forceEndRoutine",  # Basic
+            "fps", "refreshRate", "timingPolicy", "loop", "reverse", "catchUp",  # Playback
+            "flipHoriz", "flipVert",  # Layout
+            "saveFlipLog",  # Data
+        ]  # fmt: skip
+
+        self.params["stopVal"].hint = _translate(
+            "When does the Component end? (blank: when the clip ends, or never for a looping clip)"
+        )
+        self.params["stimulus"] = Param(
+            stimulus, valType="file", inputType="file", allowedTypes=[], categ="Basic",
+            updates="constant", allowedUpdates=["constant", "set every repeat"],
+            hint=_translate(
+                "The clip to play: a stimulus store (the .zarr folder `stst synth` writes), a video file "
+                "(.mp4, .gif ...), a folder of frame images or a .npy/.npz array. Use $variable and "
+                "'set every repeat' to take it from a conditions file; its frames are uploaded at the start "
+                "of the routine, before the first flip."
+            ),
+            label=_translate("Stimulus"),
+        )  # fmt: skip
+        self.params["forceEndRoutine"] = Param(
+            forceEndRoutine, valType="bool", inputType="bool", categ="Basic",
+            updates="constant", allowedUpdates=[], direct=False,
+            hint=_translate("Should the end of the clip end the Routine (e.g. the trial)?"),
+            label=_translate("Force end of Routine"),
+        )  # fmt: skip
+        self.params["fps"] = Param(
+            fps, valType="num", inputType="single", categ="Playback",
+            updates="constant", allowedUpdates=["constant", "set every repeat"],
+            hint=_translate("Frame rate of the clip in frames per second; blank: the rate stored with the stimulus."),
+            label=_translate("Frame rate (fps)"),
+        )  # fmt: skip
+        self.params["refreshRate"] = Param(
+            refreshRate, valType="num", inputType="single", categ="Playback",
+            updates="constant", allowedUpdates=[],
+            hint=_translate(
+                "Refresh rate of the display in Hz; blank: the rate measured when the experiment started "
+                "(expInfo['frameRate']). Each frame is shown for a whole number of refreshes."
+            ),
+            label=_translate("Refresh rate (Hz)"),
+        )  # fmt: skip
+        self.params["timingPolicy"] = Param(
+            timingPolicy, valType="str", inputType="choice", categ="Playback",
+            allowedVals=list(POLICIES),
+            allowedLabels=[
+                _translate("nearest: round, equal frames"),
+                _translate("floor: round down (never slower)"),
+                _translate("ceil: round up (never faster)"),
+                _translate("pulldown: alternate, keep duration"),
+                _translate("error: stop with an error"),
+            ],
+            updates="constant", allowedUpdates=[],
+            hint=_translate(
+                "What to do when the refresh rate is not a whole multiple of the frame rate: nearest shows "
+                "every frame for the nearest whole number of refreshes (the clip plays a little faster or "
+                "slower); floor/ceil round down/up; pulldown alternates (2, 3, 2, 3 refreshes for 24 fps at "
+                "60 Hz) to keep the duration; error stops the experiment."
+            ),
+            label=_translate("Timing policy"),
+        )  # fmt: skip
+        self.params["loop"] = Param(
+            loop, valType="bool", inputType="bool", categ="Playback",
+            updates="constant", allowedUpdates=["constant", "set every repeat"],
+            hint=_translate("Start again from the first frame after the last one."),
+            label=_translate("Loop playback"),
+        )  # fmt: skip
+        self.params["reverse"] = Param(
+            reverse, valType="bool", inputType="bool", categ="Playback",
+            updates="constant", allowedUpdates=["constant", "set every repeat"],
+            hint=_translate("Play the clip backwards, from its last frame to its first."),
+            label=_translate("Play backwards"),
+        )  # fmt: skip
+        self.params["catchUp"] = Param(
+            catchUp, valType="bool", inputType="bool", categ="Playback",
+            updates="constant", allowedUpdates=[],
+            hint=_translate(
+                "After dropped frames, skip content to stay in time. Off: every frame is shown and the clip "
+                "runs late by the dropped refreshes (both are logged)."
+            ),
+            label=_translate("Catch up after dropped frames"),
+        )  # fmt: skip
+        self.params["saveFlipLog"] = Param(
+            saveFlipLog, valType="bool", inputType="bool", categ="Data",
+            updates="constant", allowedUpdates=[], direct=False,
+            hint=_translate(
+                "Save one row per flip (frame drawn, flip time, dropped refreshes) to "
+                "<data file>_<name>_flips.csv; the data file gets the counts either way."
+            ),
+            label=_translate("Save flip log"),
+        )  # fmt: skip
+        self.params["interpolate"] = Param(
+            interpolate, valType="str", inputType="choice", allowedVals=["linear", "nearest"], categ="Texture",
+            updates="constant", allowedUpdates=[], direct=False,
+            hint=_translate("How should the frames be interpolated if shown at another size than their pixels?"),
+            label=_translate("Interpolate"),
+        )  # fmt: skip
+        self.params["flipHoriz"] = Param(
+            flipHoriz, valType="bool", inputType="bool", categ="Layout",
+            updates="constant", allowedUpdates=[],
+            hint=_translate("Should the frames be flipped horizontally (left to right)?"),
+            label=_translate("Flip horizontally"),
+        )  # fmt: skip
+        self.params["flipVert"] = Param(
+            flipVert, valType="bool", inputType="bool", categ="Layout",
+            updates="constant", allowedUpdates=[],
+            hint=_translate("Should the frames be flipped vertically (top to bottom)?"),
+            label=_translate("Flip vertically"),
+        )  # fmt: skip
+        self.params["anchor"] = Param(
+            anchor, valType="str", inputType="choice", categ="Layout",
+            allowedVals=["center", "top-center", "bottom-center", "center-left", "center-right",
+                         "top-left", "top-right", "bottom-left", "bottom-right"],
+            updates="constant",
+            hint=_translate("Which point on the stimulus should be anchored to its exact position?"),
+            label=_translate("Anchor"),
+        )  # fmt: skip
+        self.params["size"].hint = _translate(
+            "Size of the stimulus [w,h] in its units; blank: the frames' own size in pixels."
+        )
+        # a clip has no fill or border
+        del self.params["fillColor"]
+        del self.params["borderColor"]
+
+    def writeInitCode(self, buff):
+        inits = getInitVals(self.params, "PsychoPy")
+        inits["depth"] = -self.getPosInRoutine()
+        inits["interp"] = self.params["interpolate"].val == "linear"
+        code = (
+            "%(name)s = DynamicStim(\n"
+            "    win=win, name='%(name)s',\n"
+            "    stimulus=%(stimulus)s, fps=%(fps)s, refreshRate=%(refreshRate)s,\n"
+            "    timingPolicy=%(timingPolicy)s, loop=%(loop)s, reverse=%(reverse)s, catchUp=%(catchUp)s,\n"
+            "    units=%(units)s, pos=%(pos)s, size=%(size)s, anchor=%(anchor)s, ori=%(ori)s,\n"
+            "    color=%(color)s, colorSpace=%(colorSpace)s, opacity=%(opacity)s, contrast=%(contrast)s,\n"
+            "    flipHoriz=%(flipHoriz)s, flipVert=%(flipVert)s, interpolate=%(interp)s,\n"
+            "    depth=%(depth).1f)\n"
+        )
+        buff.writeIndentedLines(code % inits)
+
+    def writeFrameCode(self, buff):
+        params = self.params
+        buff.writeIndented("\n")
+        buff.writeIndented(f"# *{params['name']}* updates\n")
+        indented = self.writeStartTestCode(buff)
+        if indented:
+            buff.writeIndentedLines(
+                f"{params['name']}.setAutoDraw(True)\n"
+                f"{params['name']}.play()  # from the first frame; it shows on this flip\n"
+            )
+            buff.setIndentLevel(-indented, relative=True)
+        indented = self.writeActiveTestCode(buff)
+        if indented:
+            buff.setIndentLevel(-indented, relative=True)
+        indented = self.writeStopTestCode(buff, extra=f" or {params['name']}.isFinished")
+        if indented:
+            buff.writeIndented(f"{params['name']}.setAutoDraw(False)\n")
+            buff.setIndentLevel(-indented, relative=True)
+        if params["forceEndRoutine"].val:
+            buff.writeIndentedLines(
+                f"if {params['name']}.status == FINISHED:  # the clip has ended: end the Routine\n"
+                f"    continueRoutine = False\n"
+            )
+
+    def writeRoutineEndCode(self, buff):
+        name = self.params["name"]
+        code = (
+            f"# *{name}*: what was shown, one entry per presentation (and per flip in the flip log)\n"
+            f"if {name}.status != NOT_STARTED and {name}.log is not None:\n"
+            f"    thisExp.addData('{name}.presentation', {name}.log.info['presentation'])\n"
+            f"    thisExp.addData('{name}.source', {name}.source)\n"
+            f"    thisExp.addData('{name}.effectiveFps', {name}.effectiveFps)\n"
+            f"    for _key, _value in {name}.log.summary().items():\n"
+            f"        thisExp.addData('{name}.' + _key, _value)\n"
+        )
+        if self.params["saveFlipLog"].val:
+            code += f"    {name}.log.to_csv(thisExp.dataFileName + '_{name}_flips.csv', append=True)\n"
+        code += (
+            f"{name}.setAutoDraw(False)\n"
+            f"{name}.stop()\n"
+        )
+        buff.writeIndentedLines(code)
+        super().writeRoutineEndCode(buff)

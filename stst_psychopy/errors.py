@@ -1,0 +1,18 @@
+"""The exceptions of the PsychoPy integration.
+
+They derive from :class:`ValueError` only, not from the toolkit's
+``STSTError``: importing ``stst_core`` imports torch, and this package is
+imported by every PsychoPy session that activates its plugins, so it keeps
+that cost out of experiments that never load a stimulus store. The ``stst
+present`` command turns them into clean messages.
+"""
+
+from __future__ import annotations
+
+
+class StimulusError(ValueError):
+    """A stimulus that cannot be presented: wrong array shape or type, no frame rate, unfinished store."""
+
+
+class TimingError(StimulusError):
+    """The stimulus frame rate does not fit the refresh rate under the chosen timing policy."""
