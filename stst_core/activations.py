@@ -189,6 +189,7 @@ def load_inputs(
     frames: int | None = None,
     stride: int = 1,
     size: int | None = None,
+    crop: int | tuple[int, int] | None = None,
 ) -> list[Stimulus]:
     """Read every input once, label it, and check that ids are unique.
 
@@ -196,7 +197,10 @@ def load_inputs(
     its method's name (``"stst"``, ``"stps"``…) unless ``condition`` is given,
     and its ``source_stimulus`` is the id of the video it was made from. With
     ``include_targets`` the target of every stimulus store is added too, as a
-    natural stimulus (once, however many stores share it).
+    natural stimulus (once, however many stores share it). Every input is
+    cut to ``frames`` from ``start`` every ``stride``, resized so that its
+    longer side is ``size`` and centre-cropped to ``crop`` (``(height,
+    width)`` or one number), in that order.
     """
     if ids is not None and len(ids) != len(paths):
         raise STSTError(f"got {len(ids)} ids for {len(paths)} inputs; give one id per input or none")
@@ -204,7 +208,8 @@ def load_inputs(
 
     def prepared(video: Video) -> Video:
         video = video.select(start, frames, stride)
-        return video.resized(size) if size else video
+        video = video.resized(size) if size else video
+        return video.center_cropped(crop) if crop else video
 
     for i, path in enumerate(paths):
         path = Path(path)
@@ -221,7 +226,7 @@ def load_inputs(
                 )
         else:
             def read(p=path):
-                return read_video(p, start=start, num_frames=frames, stride=stride, size=size)
+                return read_video(p, start=start, num_frames=frames, stride=stride, size=size, crop=crop)
 
             stimuli.append(_stimulus(read, ids[i] if ids else path.stem, str(path), condition or "natural", ""))
     unique: dict[str, Stimulus] = {}
@@ -285,7 +290,7 @@ def extract(
     shapes = {s.shape for s in stimuli}
     if len(shapes) > 1:
         listing = "; ".join(f"{s.id}: {s.shape[1]} frames of {s.shape[2]}x{s.shape[3]}" for s in stimuli[:6])
-        raise STSTError(f"stimuli differ in size ({listing}); give them one size with --frames and --size")
+        raise STSTError(f"stimuli differ in size ({listing}); give them one size with --frames, --size and --crop")
     channels, frames, height, width = next(iter(shapes))
     output_shapes = net.output_shapes((1, 3, frames, height, width), names)
     label = label or backbone.lower()

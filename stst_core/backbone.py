@@ -16,8 +16,10 @@ Parameters are frozen and the module stays in eval mode.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Iterable, Mapping, Sequence
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -105,12 +107,7 @@ class Backbone(nn.Module):
         names = self.resolve_layers(layers)
         self.check_input(video)
         outputs = self.compute(self.normalize(video), names)
-        missing = [name for name in names if not isinstance(outputs.get(name), torch.Tensor)]
-        if missing:
-            raise BackboneError(
-                f"backbone {self.card.name!r} (plugin {getattr(self, 'plugin', None)!r}) declares layer(s) {missing} "
-                "but its compute() did not return them as tensors; fix the plugin's layer list or its compute()"
-            )
+        self.check_outputs(outputs, names)
         return {name: outputs[name] for name in names}
 
     def compute(self, video: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
@@ -165,6 +162,29 @@ class Backbone(nn.Module):
         if not video.is_floating_point():
             raise BackboneError(f"{self.card.name} expects float input in [0, 1], got {video.dtype}")
 
+    def check_outputs(self, outputs: Mapping[str, torch.Tensor], names: Sequence[str]) -> None:
+        """Check that ``compute`` kept the contract: every requested layer, with as many axes as declared.
+
+        Losses and activation stores read a layer's axes from its ``LayerSpec``,
+        so a tensor with other axes would fail far from its cause; the error is
+        raised here and names the plugin.
+        """
+        who = f"backbone {self.card.name!r} (plugin {getattr(self, 'plugin', None)!r})"
+        missing = [name for name in names if not isinstance(outputs.get(name), torch.Tensor)]
+        if missing:
+            raise BackboneError(
+                f"{who} declares layer(s) {missing} but its compute() did not return them as tensors; "
+                "fix the plugin's layer list or its compute()"
+            )
+        wrong = [
+            f"{name}: declared axes {self.layers[name].axes!r} (batch first: {len(self.layers[name].axes) + 1} dims), "
+            f"got shape {tuple(outputs[name].shape)}"
+            for name in names
+            if outputs[name].dim() != len(self.layers[name].axes) + 1
+        ]
+        if wrong:
+            raise BackboneError(f"{who} returned layers that do not match their LayerSpec: {'; '.join(wrong)}")
+
     @torch.no_grad()
     def output_shapes(self, input_shape: Sequence[int], layers: Iterable[str] | str | None = "all") -> dict[str, tuple[int, ...]]:
         """Output shape of each layer for an input of shape ``(B, C, T, H, W)``."""
@@ -172,7 +192,7 @@ class Backbone(nn.Module):
         probe = torch.zeros(tuple(input_shape), device=param.device if param is not None else "cpu")
         return {name: tuple(out.shape) for name, out in self(probe, layers).items()}
 
-    def train(self, mode: bool = True) -> "Backbone":
+    def train(self, mode: bool = True) -> Backbone:
         # Backbones are frozen feature extractors: training mode (dropout, batch-norm
         # updates) would silently change the statistics every method matches.
         return super().train(False)
@@ -233,6 +253,7 @@ def create_backbone(
     entry = get_registry("backbones").get(name)
     if weights is not None and not isinstance(weights, str):
         weights = str(weights)
+    _check_options(entry, options)
     if entry.variant is not None:
         options["variant"] = entry.variant
     with torch.random.fork_rng(devices=[]):
@@ -249,6 +270,28 @@ def create_backbone(
     if device is not None:
         model.to(device)
     return model
+
+
+def _check_options(entry, options: Mapping[str, object]) -> None:
+    """Refuse options the factory does not take, naming those it does.
+
+    Without this a misspelt option, or one left over from another backbone
+    (a preset's ``options`` belong to the preset's backbone), surfaces as a
+    bare ``TypeError`` from inside the plugin's constructor.
+    """
+    try:
+        parameters = inspect.signature(entry.factory).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C callable: let it speak for itself
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return
+    accepted = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in ("weights", "variant")]
+    unknown = [key for key in options if key not in accepted]
+    if unknown:
+        raise BackboneError(
+            f"backbone {entry.name!r} (plugin {entry.plugin!r}) has no option(s) {', '.join(map(repr, unknown))}; "
+            f"its options: {', '.join(accepted) or 'none'} (`stst backbones info {entry.name}` describes them)"
+        )
 
 
 __all__ = [

@@ -20,6 +20,8 @@ Environment variables:
 from __future__ import annotations
 
 import os
+import sys
+import types
 import warnings
 from dataclasses import dataclass, replace
 from importlib import metadata
@@ -50,6 +52,7 @@ class PluginInfo:
     version: str | None = None
     hooks: tuple[str, ...] = ()
     error: str | None = None
+    location: str | None = None  # the file of the plugin's module: which checkout or site-packages it came from
 
 
 def _env_flag(name: str) -> bool:
@@ -58,6 +61,12 @@ def _env_flag(name: str) -> bool:
 
 def _disabled_names() -> set[str]:
     return {n.strip() for n in os.environ.get("STST_DISABLE_PLUGINS", "").split(",") if n.strip()}
+
+
+def _location(plugin: Any) -> str | None:
+    """The file that defines a plugin module, or the module of a plugin object's class."""
+    module = plugin if isinstance(plugin, types.ModuleType) else sys.modules.get(type(plugin).__module__)
+    return getattr(module, "__file__", None)
 
 
 class PluginHost:
@@ -95,11 +104,12 @@ class PluginHost:
             if self.pm.has_plugin(ep.name):
                 continue
             try:
-                self._register(ep.load(), ep.name)
-            except Exception as exc:  # a broken plugin must never take the toolkit down
+                plugin = ep.load()
+                self._register(plugin, ep.name)
+            except Exception as exc:  # noqa: BLE001 - a broken plugin must never take the toolkit down
                 self._fail(info, exc)
                 continue
-            self._infos[ep.name] = replace(info, hooks=self._hook_names(ep.name))
+            self._infos[ep.name] = replace(info, hooks=self._hook_names(ep.name), location=_location(plugin))
         self._registries = None
 
     def register(self, plugin: Any, name: str | None = None) -> str:
@@ -109,7 +119,9 @@ class PluginHost:
         if self.pm.has_plugin(name) or self.pm.is_registered(plugin):
             raise RegistryError(f"a plugin named {name!r} is already registered; unregister it first or pick another name")
         self._register(plugin, name)
-        self._infos[name] = PluginInfo(name=name, status="loaded", origin="registered at runtime", hooks=self._hook_names(name))
+        self._infos[name] = PluginInfo(
+            name=name, status="loaded", origin="registered at runtime", hooks=self._hook_names(name), location=_location(plugin)
+        )
         self._registries = None
         return name
 
@@ -165,7 +177,7 @@ class PluginHost:
 
                 try:
                     impl.function(register=register)
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - reported and skipped, as a failed import is
                     self._fail(self._infos.get(impl.plugin_name) or PluginInfo(impl.plugin_name, "loaded", "registered at runtime"), exc)
                     return None  # start again without the failed plugin
         return registries
@@ -176,7 +188,7 @@ class PluginHost:
         for impl in reversed(self.pm.hook.stst_register_commands.get_hookimpls()):
             try:
                 impl.function(cli=cli)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - reported and skipped, as a failed import is
                 self._fail(self._infos.get(impl.plugin_name) or PluginInfo(impl.plugin_name, "loaded", "registered at runtime"), exc)
 
     def infos(self) -> list[PluginInfo]:
@@ -201,7 +213,7 @@ def get_registry(kind: str) -> Registry:
 
 
 def plugin_infos() -> list[PluginInfo]:
-    """Every plugin seen, with its status, origin, distribution, version and hooks."""
+    """Every plugin seen, with its status, origin, distribution, version, hooks and module file."""
     return _host.infos()
 
 

@@ -106,7 +106,9 @@ def cka_from_grams(k: np.ndarray, l: np.ndarray, *, debiased: bool = False) -> f
         raise STSTError(f"CKA needs at least 2 stimuli; got {n}")
     kc, lc = center(k), center(l)
     denominator = np.sqrt(np.sum(kc * kc) * np.sum(lc * lc))
-    return float(np.sum(kc * lc) / denominator) if denominator > 0 else float("nan")
+    # identical stimuli centre to rounding noise, whose "alignment" is anything in [-1, 1]: undefined instead
+    scale = np.sqrt(np.sum(k * k) * np.sum(l * l))
+    return float(np.sum(kc * lc) / denominator) if denominator > 1e-12 * scale else float("nan")
 
 
 def linear_cka(x: np.ndarray, y: np.ndarray, *, debiased: bool = False) -> float:
@@ -198,15 +200,24 @@ def similarity(stats: GramStatistics, rows_a, rows_b, metric: str, *, debiased=F
 
 
 def bootstrap_interval(
-    statistic: Callable[[np.ndarray], float], n: int, *, samples: int = 1000, level: float = 0.95, seed: int = 0
+    statistic: Callable[[np.ndarray], float], n: int, *, samples: int = 1000, level: float = 0.95, seed: int = 0, min_distinct: int = 3
 ) -> tuple[float, float]:
-    """Percentile interval of ``statistic(indices)`` over ``samples`` resamplings of ``range(n)`` with replacement."""
+    """Percentile interval of ``statistic(indices)`` over ``samples`` resamplings of ``range(n)`` with replacement.
+
+    Resamples with fewer than ``min_distinct`` different stimuli are left out:
+    between two points every centred similarity is ±1, and with one it is
+    undefined, so they say nothing about the spread. With few stimuli that
+    leaves few resamples, and the interval is rough.
+    """
     if samples < 1:
         return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
     values = []
     for _ in range(samples):
-        value = statistic(rng.integers(0, n, size=n))
+        sample = rng.integers(0, n, size=n)
+        if len(np.unique(sample)) < min(min_distinct, n):
+            continue
+        value = statistic(sample)
         if np.isfinite(value):
             values.append(value)
     if not values:

@@ -118,8 +118,15 @@ class Synthesizer:
 
 def build_stream(stream: StreamConfig, layers, *, name: str, max_window: int, device, seed: int) -> Backbone:
     """The backbone of one stream, checked before any run: its layers exist and it sees few enough frames."""
-    net = create_backbone(stream.backbone, weights=stream.weights, device=device, seed=seed, **stream.options)
-    net.resolve_layers(list(layers))  # an unknown layer name fails now, not mid-run
+    try:
+        net = create_backbone(stream.backbone, weights=stream.weights, device=device, seed=seed, **stream.options)
+        net.resolve_layers(list(layers))  # an unknown layer name fails now, not mid-run
+    except STSTError as exc:
+        # say which settings to change: a preset's weights, options and layers belong to its own backbone
+        raise type(exc)(
+            f"the {name} stream ({name}.backbone={stream.backbone!r}, {name}.weights={stream.weights!r}, "
+            f"{name}.options={stream.options!r}): {exc}"
+        ) from exc
     if net.temporal_window > max_window:
         raise ConfigError(
             f"the {name} stream {stream.backbone!r} looks at {net.temporal_window} frames at once; "

@@ -34,9 +34,9 @@ import shutil
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 import torch
@@ -208,7 +208,7 @@ def _download(url: str, target: Path, sha256: str | None, *, progress: bool, tim
         total = int(response.headers.get("Content-Length") or 0) or None
         # a temporary sibling, renamed only after verification: an interrupted or
         # corrupted download never sits at the final path
-        handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".part", delete=False)
+        handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".part", delete=False)  # noqa: SIM115
         digest = hashlib.sha256()
         try:
             with handle, tqdm(total=total, unit="B", unit_scale=True, desc=target.name, disable=not progress) as bar:

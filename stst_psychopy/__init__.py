@@ -18,15 +18,23 @@ from __future__ import annotations
 import importlib
 
 from .errors import StimulusError, TimingError
-from .timing import POLICIES, FlipRecord, FrameSchedule, Playback, PresentationLog, detect_dropped, missed_refreshes
+from .timing import (
+    POLICIES,
+    FlipRecord,
+    FrameSchedule,
+    Playback,
+    PresentationLog,
+    detect_dropped,
+    missed_refreshes,
+)
 
 __all__ = [
+    "POLICIES",
     "DynamicStim",
     "DynamicStimComponent",
     "FlipRecord",
     "FrameSchedule",
     "Frames",
-    "POLICIES",
     "Playback",
     "PresentationLog",
     "StimulusError",

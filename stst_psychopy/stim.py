@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import os
 
 import pyglet.gl as GL
 from PIL import Image
@@ -13,7 +15,13 @@ from psychopy.visual.image import ImageStim
 
 from .errors import StimulusError
 from .sources import load_frames
-from .timing import DEFAULT_TOLERANCE, DROP_THRESHOLD, FrameSchedule, Playback, PresentationLog
+from .timing import (
+    DEFAULT_TOLERANCE,
+    DROP_THRESHOLD,
+    FrameSchedule,
+    Playback,
+    PresentationLog,
+)
 
 __all__ = ["DynamicStim"]
 
@@ -142,11 +150,15 @@ class DynamicStim(ImageStim):
         autoLog=None,
     ):
         if not getattr(win, "_haveShaders", True):
-            raise StimulusError("DynamicStim needs a window with OpenGL shaders (every PsychoPy window since 2020 has them)")
+            raise StimulusError(
+                "DynamicStim needs a window with OpenGL shaders (every PsychoPy window since 2020 has them)"
+            )
         if _isBlank(stimulus):
             frames = None  # a placeholder until setStimulus (Builder: the clip comes from a conditions file)
         else:
-            frames = load_frames(stimulus, fps)  # bad input fails before any OpenGL work
+            frames = load_frames(
+                stimulus, fps
+            )  # bad input fails before any OpenGL work
         self._frameTextures = []
         self._frameLists = []
         self._warned = set()
@@ -185,8 +197,23 @@ class DynamicStim(ImageStim):
         self._playback: Playback | None = None
         self.log: PresentationLog | None = None
         self.logs: list[PresentationLog] = []
-        self._load(frames)
-        self._initParams = ["name", "source", "nFrames", "fps", "refreshRate", "timingPolicy", "loop", "reverse", "units", "pos", "size", "ori", "opacity", "contrast"]
+        self._load(frames, stimulus)
+        self._initParams = [
+            "name",
+            "source",
+            "nFrames",
+            "fps",
+            "refreshRate",
+            "timingPolicy",
+            "loop",
+            "reverse",
+            "units",
+            "pos",
+            "size",
+            "ori",
+            "opacity",
+            "contrast",
+        ]
         wantLog = autoLog is None and self.win.autoLog
         self.__dict__["autoLog"] = autoLog or wantLog
         if self.autoLog:
@@ -194,9 +221,17 @@ class DynamicStim(ImageStim):
 
     # -- frames and textures ---------------------------------------------------------
 
-    def _load(self, frames) -> None:
+    def _load(self, frames, stimulus) -> None:
         """Upload every frame as a texture and work out the schedule."""
-        schedule = None if frames is None else self._makeSchedule(frames.n_frames, frames.fps)
+        schedule = (
+            None if frames is None else self._makeSchedule(frames.n_frames, frames.fps)
+        )
+        # what `stimulus` reports, and PsychoPy's serialize() stores: the path given, else the frames
+        self._stimulus = (
+            str(stimulus)
+            if frames is not None and isinstance(stimulus, (str, os.PathLike))
+            else getattr(frames, "pixels", None)
+        )
         if self._frameTextures:
             # a new clip: frame 0 goes into the stimulus' own texture, as for ImageStim
             self._releaseFrameTextures()
@@ -207,14 +242,21 @@ class DynamicStim(ImageStim):
         if frames is None:
             self._frameTextures = [self._baseTexID]
             self._frameLists, self._frameListCurrent = [], []
-            self._source, self._sourceFps, self._nFrames, self._frameSize = None, None, 0, None
+            self._source, self._sourceFps, self._nFrames, self._frameSize = (
+                None,
+                None,
+                0,
+                None,
+            )
             self.schedule = None
             return
         textures = [self._baseTexID]
         for pixels in frames.pixels[1:]:
             texture = GL.GLuint()
             GL.glGenTextures(1, ctypes.byref(texture))
-            textures.append(texture)  # listed first, so that a failed upload is still released
+            textures.append(
+                texture
+            )  # listed first, so that a failed upload is still released
             self._createTexture(
                 Image.fromarray(pixels),
                 id=texture,
@@ -237,19 +279,25 @@ class DynamicStim(ImageStim):
         self.schedule = schedule
         self._warnMismatch()
         if self.win.USE_LEGACY_GL:
-            for frame in range(frames.n_frames):  # compile the display lists now, not during the trial
+            for frame in range(
+                frames.n_frames
+            ):  # compile the display lists now, not during the trial
                 self._useFrameList(frame)
             self._listID = self._baseListID
 
     def _makeSchedule(self, nFrames: int, fps: float) -> FrameSchedule:
-        return FrameSchedule(nFrames, fps, self._resolveRefreshRate(), self.timingPolicy, self.tolerance)
+        return FrameSchedule(
+            nFrames, fps, self._resolveRefreshRate(), self.timingPolicy, self.tolerance
+        )
 
     def _resolveRefreshRate(self) -> float:
         rate = self.refreshRate
         if not _isBlank(rate):
             self._refreshRateSource = "given"
             return rate
-        measured = getattr(self.win, "_monitorFrameRate", None)  # Builder experiments measure it at start-up
+        measured = getattr(
+            self.win, "_monitorFrameRate", None
+        )  # Builder experiments measure it at start-up
         if measured:
             self._refreshRateSource = "measured"
             return float(measured)
@@ -302,17 +350,25 @@ class DynamicStim(ImageStim):
         presentation. Builder calls this at the start of each routine when the
         stimulus comes from a conditions file.
         """
-        frames = None if _isBlank(stimulus) else load_frames(stimulus, self._requestedFps)
-        self._load(frames)
+        frames = (
+            None if _isBlank(stimulus) else load_frames(stimulus, self._requestedFps)
+        )
+        self._load(frames, stimulus)
         if log or (log is None and self.autoLog):
-            self.win.logOnFlip(f"Set {self.name} stimulus={self._describe()}", level=logging.EXP, obj=self)
+            self.win.logOnFlip(
+                f"Set {self.name} stimulus={self._describe()}",
+                level=logging.EXP,
+                obj=self,
+            )
 
     def setFps(self, fps, log=None):
         """Play at another frame rate (None: the source's); applies from the next presentation."""
         self._requestedFps = fps
         if not self._nFrames:
             return  # no clip yet: setStimulus uses this rate
-        self.schedule = self._makeSchedule(self._nFrames, self._sourceFps if _isBlank(fps) else fps)
+        self.schedule = self._makeSchedule(
+            self._nFrames, self._sourceFps if _isBlank(fps) else fps
+        )
         self._warnMismatch()
 
     def _warnMismatch(self) -> None:
@@ -329,7 +385,16 @@ class DynamicStim(ImageStim):
         self.__dict__["refreshRate"] = refreshRate
         self.setFps(self._requestedFps, log=False)
 
-    # -- read-only facts -------------------------------------------------------------
+    # -- the clip and what it plays like ----------------------------------------------
+
+    @property
+    def stimulus(self):
+        """The clip: the path it was read from, else its frames ``(T, H, W, C)`` uint8 (None before one is set)."""
+        return self._stimulus
+
+    @stimulus.setter
+    def stimulus(self, value):
+        self.setStimulus(value)
 
     @property
     def source(self) -> str:
@@ -447,13 +512,24 @@ class DynamicStim(ImageStim):
             "source": self._source,
             "refresh_rate_source": self._refreshRateSource,
         }
-        self._playback = Playback(self.schedule, loop=self._loop, reverse=self._reverse, catch_up=self.catchUp, drop_threshold=self.dropThreshold, info=info)
+        self._playback = Playback(
+            self.schedule,
+            loop=self._loop,
+            reverse=self._reverse,
+            catch_up=self.catchUp,
+            drop_threshold=self.dropThreshold,
+            info=info,
+        )
         self._dropWarnings = 0
         self.log = self._playback.log
         self.logs.append(self.log)
         self._playbackState = PLAYING
         if log and self.autoLog:
-            self.win.logOnFlip(f"{self.name}: presentation {info['presentation']} started ({self._describe()})", level=logging.EXP, obj=self)
+            self.win.logOnFlip(
+                f"{self.name}: presentation {info['presentation']} started ({self._describe()})",
+                level=logging.EXP,
+                obj=self,
+            )
 
     def pause(self, log=True):
         """Hold the frame on screen; its flips are logged with ``paused=True``."""
@@ -496,7 +572,9 @@ class DynamicStim(ImageStim):
             return
         if firstDrawThisFlip:
             stamp = {}
-            win.timeOnFlip(stamp, "time")  # PsychoPy's own flip time, assigned before the next call
+            win.timeOnFlip(
+                stamp, "time"
+            )  # PsychoPy's own flip time, assigned before the next call
             win.callOnFlip(self._onFlip, playback, stamp)
         self._texID = self._frameTextures[frame]
         try:
@@ -516,7 +594,11 @@ class DynamicStim(ImageStim):
             else:
                 logging.info(message)
             self._dropWarnings += 1
-        if playback is self._playback and playback.finished and self._playbackState == PLAYING:
+        if (
+            playback is self._playback
+            and playback.finished
+            and self._playbackState == PLAYING
+        ):
             self._playbackState = FINISHED
 
     def _describe(self) -> str:
@@ -528,10 +610,10 @@ class DynamicStim(ImageStim):
         return f"<DynamicStim {self.name!r}: {self._describe()}>"
 
     def __del__(self):
-        try:
+        with contextlib.suppress(
+            Exception
+        ):  # the OpenGL context may already be gone at exit
             self.clearTextures()
-        except Exception:  # the OpenGL context may already be gone at exit
-            pass
 
 
 def _isBlank(value) -> bool:

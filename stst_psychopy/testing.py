@@ -16,9 +16,19 @@ import sys
 
 import numpy as np
 
-__all__ = ["require_display", "back_buffer", "IN_CI_VARIABLE"]
+__all__ = ["back_buffer", "in_ci", "require_display"]
 
-IN_CI_VARIABLE = "STST_REQUIRE_TEST_DATA"  # set in CI, where nothing may be skipped
+# Either one makes a missing display an error: the project's CI sets the first
+# (./.ci/run), and CI services (GitHub Actions, GitLab, ...) set the second.
+CI_VARIABLES = ("STST_REQUIRE_TEST_DATA", "CI")
+
+
+def in_ci() -> bool:
+    """Whether tests run in CI, where nothing may be skipped for want of a display."""
+    return any(
+        os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+        for name in CI_VARIABLES
+    )
 
 
 def require_display() -> None:
@@ -26,14 +36,17 @@ def require_display() -> None:
 
     Rendering tests run under Xvfb (``./dev test`` wraps pytest in
     ``xvfb-run``). In CI (the environment variable ``STST_REQUIRE_TEST_DATA``
-    is set) a missing display is an error, not a reason to skip.
+    or ``CI`` is set) a missing display is an error, not a reason to skip.
     """
     import pytest
 
     if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
         reason = "no X display for PsychoPy windows: run the tests under xvfb-run (./dev test does)"
-        if os.environ.get(IN_CI_VARIABLE):
-            pytest.fail(f"{reason}; {IN_CI_VARIABLE} is set (CI), so this is an error", pytrace=False)
+        if in_ci():
+            pytest.fail(
+                f"{reason}; {' or '.join(CI_VARIABLES)} is set (CI), so this is an error",
+                pytrace=False,
+            )
         pytest.skip(reason, allow_module_level=True)
     # Mesa's software OpenGL (Xvfb's llvmpipe) and triton (which torchvision
     # imports through torch's compiler) each load their own LLVM, and importing

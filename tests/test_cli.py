@@ -40,6 +40,8 @@ def test_plugins_list():
     assert "stst-toolkit" in lines["msoe"] and "backbones" in lines["msoe"] and "entry point" in lines["msoe"]
     records = json.loads(run("plugins", "list", "--json").output)
     assert {r["name"]: r["status"] for r in records}["vgg"] == "loaded"
+    verbose = {line.split()[0]: line for line in run("plugins", "list", "-v").output.splitlines()[2:]}
+    assert verbose["msoe"].rstrip().endswith(str(Path("stst_msoe") / "__init__.py"))
 
 
 def test_backbones_list_with_pattern():

@@ -117,7 +117,7 @@ def session(installed):
         + [arg for setting in STST_SETTINGS for arg in ("--set", setting)],
         "extract": ["extract", str(video), "-o", str(root / "activations.zarr"), "--backbone", "example-tiny3d", "--weights", "random", "--layers", "conv1,pool", "--quiet"],
     }
-    done = subprocess.run(
+    done = subprocess.run(  # noqa: PLW1510 - the return code is asserted below, with stderr
         [sys.executable, "-c", DRIVER, json.dumps(commands), str(source / "tests")],
         cwd=root,  # not the source folder: the installed copy must be the one imported
         env=_environment(site),
@@ -130,7 +130,7 @@ def session(installed):
     return json.loads(results), root, "\n".join(pytest_output)
 
 
-def test_the_installed_plugin_is_found_through_its_entry_point(session):
+def test_the_installed_plugin_is_found_through_its_entry_point(session, installed):
     results = session[0]
     assert results["plugins"]["exit_code"] == 0, results["plugins"]
     infos = {info["name"]: info for info in json.loads(results["plugins"]["stdout"])}
@@ -138,6 +138,7 @@ def test_the_installed_plugin_is_found_through_its_entry_point(session):
     assert example["status"] == "loaded"
     assert (example["distribution"], example["version"]) == ("stst-example-plugin", "0.1.0")
     assert example["origin"] == "entry point example = example_stst_plugin"
+    assert example["location"] == str(installed[0] / "example_stst_plugin" / "__init__.py")  # the installed copy
     assert example["hooks"] == ["stst_register_backbones", "stst_register_losses"]
     # the broken plugin beside it is reported, and skipped
     assert infos["broken"]["status"] == "failed"

@@ -97,6 +97,21 @@ def test_bad_inputs_leave_the_store_untouched(videos, tmp_path):
     assert "not an activation store" in run("extract", videos[0], "-o", not_a_store, *analytic).output
 
 
+def test_crop_fits_clips_of_other_shapes_into_one_store(videos, tmp_path):
+    wide = tmp_path / "wide.npz"
+    write_video(Video(clip(5, size=48).frames[:, :, :32, :], 25), wide)  # 32x48 beside 32x32 clips
+    out = tmp_path / "acts.zarr"
+    analytic = ["--backbone", "msoe", "--weights", "analytic", "--layers", "concat", "--quiet"]
+    assert "stimuli differ in size" in run("extract", videos[0], wide, "-o", out, *analytic).output
+    result = run("extract", videos[0], wide, "-o", out, *analytic, "--crop", "24x32")
+    assert result.exit_code == 0, result.output
+    stored = layer(xr.open_zarr(out), "msoe.concat").sel(stimulus="wide")
+    net = create_backbone("msoe", weights="analytic")
+    direct = net(clip(5, size=48).frames[:, :, 4:28, 8:40].contiguous()[None], ["concat"])["concat"][0]
+    np.testing.assert_allclose(stored.values, direct.permute(1, 0, 2, 3).numpy(), rtol=1e-5, atol=1e-7)
+    assert "HEIGHTxWIDTH" in run("extract", videos[0], "-o", tmp_path / "b.zarr", *analytic, "--crop", "24by32").output
+
+
 def test_read_only_path_check_is_made_before_anything(videos, tmp_path, monkeypatch):
     # root ignores permissions, so the check itself is exercised through os.access
     monkeypatch.setattr(os, "access", lambda path, mode: False)

@@ -92,6 +92,7 @@ def test_plugin_is_discovered_through_its_entry_point(site):
     assert (info.distribution, info.version) == ("stst-shout", "1.2.3")
     assert info.hooks == ("stst_register_losses",)
     assert "entry point shout = shout_module" in info.origin
+    assert info.location == str(site / "shout_module.py")  # which copy was imported
     assert get_registry("losses").get("shout").plugin == "shout"
 
 
@@ -184,6 +185,15 @@ def test_a_backbone_that_breaks_its_contract_is_named(site):
         def compute(self, video, layers):
             return {"a": video}
 
+    class Squasher(Backbone):
+        """Declares a vector per clip, returns a map."""
+
+        def __init__(self, weights=None):
+            super().__init__(BackboneCard("squasher", "random"), [LayerSpec("pool", "C")], ["pool"])
+
+        def compute(self, video, layers):
+            return {"pool": video.mean(dim=1, keepdim=True)}
+
     class NotABackbone:
         def __init__(self, weights=None):
             pass
@@ -193,9 +203,15 @@ def test_a_backbone_that_breaks_its_contract_is_named(site):
         def stst_register_backbones(self, register):
             register("liar", Liar)
             register("impostor", NotABackbone)
+            register("squasher", Squasher)
 
     with registered_plugin(Plugin(), name="sloppy"):
         with pytest.raises(stst_core.BackboneError, match=r"'liar' \(plugin 'sloppy'\) declares layer\(s\) \['b'\]"):
             create_backbone("liar")(torch.rand(1, 3, 1, 8, 8))
         with pytest.raises(RegistryError, match="'impostor' from plugin 'sloppy' returned NotABackbone"):
             create_backbone("impostor")
+        with pytest.raises(stst_core.BackboneError, match=r"'squasher' \(plugin 'sloppy'\) .*pool: declared axes 'C' \(batch first: 2 dims\), got shape \(1, 1, 1, 8, 8\)"):
+            create_backbone("squasher")(torch.rand(1, 3, 1, 8, 8))
+        # an option the factory does not take (a typo, or left over from another backbone) is named
+        with pytest.raises(stst_core.BackboneError, match=r"'liar' \(plugin 'sloppy'\) has no option\(s\) 'levels'; its options: none"):
+            create_backbone("liar", levels=3)

@@ -8,6 +8,7 @@ count flips, and plant dropped frames by sleeping before a flip.
 
 from __future__ import annotations
 
+import itertools
 import math
 import shutil
 import time
@@ -15,7 +16,15 @@ import time
 import numpy as np
 import pytest
 
-from stst_psychopy import FrameSchedule, Playback, StimulusError, TimingError, detect_dropped, load_frames, missed_refreshes
+from stst_psychopy import (
+    FrameSchedule,
+    Playback,
+    StimulusError,
+    TimingError,
+    detect_dropped,
+    load_frames,
+    missed_refreshes,
+)
 from stst_psychopy.testing import back_buffer, require_display
 
 # -- scheduling, without a window -------------------------------------------------------
@@ -28,11 +37,21 @@ from stst_psychopy.testing import back_buffer, require_display
         (60, 60, "nearest", [0, 1, 2]),
         (20, 60, "error", [0, 0, 0, 1, 1, 1, 2, 2, 2]),
         (30, 59.94, "error", [0, 0, 1, 1, 2, 2]),  # within the tolerance: a match
-        (25, 60, "nearest", [0, 0, 1, 1, 2, 2]),  # 2.4 refreshes per frame: 2, so it plays at 30 fps
+        (
+            25,
+            60,
+            "nearest",
+            [0, 0, 1, 1, 2, 2],
+        ),  # 2.4 refreshes per frame: 2, so it plays at 30 fps
         (24, 60, "floor", [0, 0, 1, 1, 2, 2]),
         (24, 60, "ceil", [0, 0, 0, 1, 1, 1, 2, 2, 2]),
         (24, 60, "nearest", [0, 0, 0, 1, 1, 1, 2, 2, 2]),  # 2.5: halves round up
-        (24, 60, "pulldown", [0, 0, 1, 1, 1, 2, 2]),  # 2, 3, 2: each frame starts on the refresh nearest its onset
+        (
+            24,
+            60,
+            "pulldown",
+            [0, 0, 1, 1, 1, 2, 2],
+        ),  # 2, 3, 2: each frame starts on the refresh nearest its onset
         (120, 60, "pulldown", [0, 2]),  # more frames than refreshes: frames are skipped
     ],
 )
@@ -46,18 +65,38 @@ def test_schedule(fps, refresh, policy, expected):
 
 def test_schedule_rates_and_pulldown_keeps_the_duration():
     nearest = FrameSchedule(24, 25, 60)
-    assert (nearest.flips_per_frame, nearest.effective_fps, nearest.matched) == (2, 30, False)
+    assert (nearest.flips_per_frame, nearest.effective_fps, nearest.matched) == (
+        2,
+        30,
+        False,
+    )
     assert nearest.speed == pytest.approx(1.2)
     pulldown = FrameSchedule(240, 24, 60, "pulldown")
     assert pulldown.flips_per_frame is None and pulldown.effective_fps == 24
-    runs = np.diff([0] + [n for n in range(1, pulldown.refreshes_per_pass) if pulldown.frame_at(n) != pulldown.frame_at(n - 1)])
+    runs = np.diff(
+        [0]
+        + [
+            n
+            for n in range(1, pulldown.refreshes_per_pass)
+            if pulldown.frame_at(n) != pulldown.frame_at(n - 1)
+        ]
+    )
     assert set(runs) == {2, 3}  # whole refreshes, alternating
     assert pulldown.duration == pytest.approx(10.0, abs=1 / 60)
 
 
 def test_schedule_loop_and_reverse():
     schedule = FrameSchedule(3, 30, 60)
-    assert [schedule.frame_at(n, loop=True) for n in range(8)] == [0, 0, 1, 1, 2, 2, 0, 0]
+    assert [schedule.frame_at(n, loop=True) for n in range(8)] == [
+        0,
+        0,
+        1,
+        1,
+        2,
+        2,
+        0,
+        0,
+    ]
     assert schedule.frames(reverse=True) == [2, 2, 1, 1, 0, 0]
 
 
@@ -65,17 +104,28 @@ def test_policy_error_explains_the_choices():
     with pytest.raises(TimingError) as info:
         FrameSchedule(8, 24, 60, "error")
     message = str(info.value)
-    assert "24 fps" in message and "60 Hz" in message and "2.5 refreshes per frame" in message
-    assert "'nearest'" in message and "'floor' (2: 30 fps)" in message and "'pulldown'" in message
+    assert (
+        "24 fps" in message
+        and "60 Hz" in message
+        and "2.5 refreshes per frame" in message
+    )
+    assert (
+        "'nearest'" in message
+        and "'floor' (2: 30 fps)" in message
+        and "'pulldown'" in message
+    )
 
 
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(n_frames=0, fps=30, refresh_rate=60), "n_frames"),
-        (dict(n_frames=3, fps=-1, refresh_rate=60), "fps"),
-        (dict(n_frames=3, fps=30, refresh_rate=float("nan")), "refresh rate"),
-        (dict(n_frames=3, fps=30, refresh_rate=60, policy="round"), "unknown timing policy 'round'"),
+        ({"n_frames": 0, "fps": 30, "refresh_rate": 60}, "n_frames"),
+        ({"n_frames": 3, "fps": -1, "refresh_rate": 60}, "fps"),
+        ({"n_frames": 3, "fps": 30, "refresh_rate": float("nan")}, "refresh rate"),
+        (
+            {"n_frames": 3, "fps": 30, "refresh_rate": 60, "policy": "round"},
+            "unknown timing policy 'round'",
+        ),
     ],
 )
 def test_schedule_rejects_bad_arguments(kwargs, match):
@@ -89,13 +139,21 @@ def test_missed_refreshes():
     assert missed_refreshes(1.4 * period, 60) == 0
     assert missed_refreshes(1.6 * period, 60) == 1
     assert missed_refreshes(3 * period, 60) == 2
-    assert detect_dropped([0, period, 2 * period, 5 * period, 6 * period], 60) == [0, 0, 0, 2, 0]
+    assert detect_dropped([0, period, 2 * period, 5 * period, 6 * period], 60) == [
+        0,
+        0,
+        0,
+        2,
+        0,
+    ]
 
 
 def run_playback(playback, times):
     for t in times:
         assert playback.frame_for_flip() is not None
-        assert playback.frame_for_flip() == playback.frame_for_flip()  # same frame until the flip
+        assert (
+            playback.frame_for_flip() == playback.frame_for_flip()
+        )  # same frame until the flip
         playback.flipped(t)
     return playback.log
 
@@ -115,7 +173,13 @@ def test_playback_catch_up_skips_what_was_missed():
     period = 1 / 60
     playback = Playback(FrameSchedule(4, 30, 60), catch_up=True)
     log = run_playback(playback, [0, 1, 2, 5, 6] * np.array(period))
-    assert [r.refresh for r in log] == [0, 1, 2, 3, 6]  # flip 3 came 2 refreshes late: content moves on by 3
+    assert [r.refresh for r in log] == [
+        0,
+        1,
+        2,
+        3,
+        6,
+    ]  # flip 3 came 2 refreshes late: content moves on by 3
     assert log.frames == [0, 0, 1, 1, 3]
     assert playback.frame_for_flip() == 3
     playback.flipped(7 * period)
@@ -136,12 +200,18 @@ def test_playback_pause_holds_the_frame_and_resume_continues():
 
 
 def test_log_to_csv(tmp_path):
-    log = run_playback(Playback(FrameSchedule(2, 60, 60), info={"presentation": 3}), [0.0, 1 / 60])
+    log = run_playback(
+        Playback(FrameSchedule(2, 60, 60), info={"presentation": 3}), [0.0, 1 / 60]
+    )
     path = log.to_csv(tmp_path / "flips.csv", trial=7)
     log.to_csv(path, append=True, trial=8)
     lines = path.read_text().splitlines()
-    assert lines[0] == "trial,presentation,flip,refresh,frame,time,interval,dropped,paused"
-    assert lines[1].startswith("7,3,0,0,0,0.0,nan,0,False") and lines[4].startswith("8,3,1,1,1,")
+    assert (
+        lines[0] == "trial,presentation,flip,refresh,frame,time,interval,dropped,paused"
+    )
+    assert lines[1].startswith("7,3,0,0,0,0.0,nan,0,False") and lines[4].startswith(
+        "8,3,1,1,1,"
+    )
     assert len(lines) == 5
 
 
@@ -149,16 +219,35 @@ def test_log_to_csv(tmp_path):
 
 
 def clip(frames=4, height=32, width=48, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, (frames, height, width, 3), dtype=np.uint8)
+    return np.random.default_rng(seed).integers(
+        0, 256, (frames, height, width, 3), dtype=np.uint8
+    )
 
 
 @pytest.mark.parametrize(
     "array, fps, match",
     [
-        (np.zeros((3, 4, 8, 8), np.uint8), 30, r"\(T, H, W, C\).*looks like \(C, T, H, W\)"),
+        (
+            np.zeros((3, 4, 8, 8), np.uint8),
+            30,
+            r"\(T, H, W, C\).*looks like \(C, T, H, W\)",
+        ),
         (np.zeros((4, 8, 8, 2), np.uint8), 30, r"C = 1 \(grey\), 3 \(RGB\) or 4"),
-        (np.zeros((4, 8, 8, 3), np.int64), 30, "uint8 .* or float in \\[0, 1\\], got dtype int64"),
-        (np.full((4, 8, 8, 3), 2.0), 30, "must lie in \\[0, 1\\], got values from 2 to 2"),
+        (
+            np.full((4, 8, 8, 3), 300, np.int64),
+            30,
+            "integer frames must lie in 0-255, got values from 300 to 300",
+        ),
+        (
+            np.zeros((4, 8, 8, 3), bool),
+            30,
+            "integers in 0-255 \\(uint8\\) or float in \\[0, 1\\], got dtype bool",
+        ),
+        (
+            np.full((4, 8, 8, 3), 2.0),
+            30,
+            "must lie in \\[0, 1\\], got values from 2 to 2",
+        ),
         (np.full((4, 8, 8, 3), np.nan), 30, "NaN"),
         (np.zeros((4, 8, 8, 3), np.uint8), None, "carries no frame rate: pass fps="),
         (np.zeros((4, 8, 8, 3), np.uint8), -5, "fps must be a positive number"),
@@ -186,8 +275,24 @@ def test_bad_paths(tmp_path):
 def test_arrays_become_uint8_rgb():
     pixels = clip()
     assert np.array_equal(load_frames(pixels / 255.0, fps=30).pixels, pixels)
+    assert np.array_equal(
+        load_frames(pixels.tolist(), fps=30).pixels, pixels
+    )  # nested lists of ints: 0-255
     grey = load_frames(pixels[..., 0], fps=30).pixels
     assert grey.shape == pixels.shape and np.array_equal(grey[..., 2], pixels[..., 0])
+
+
+@pytest.mark.parametrize("variable", ["STST_REQUIRE_TEST_DATA", "CI"])
+def test_no_display_is_a_failure_in_ci_and_a_skip_elsewhere(monkeypatch, variable):
+    monkeypatch.setattr("sys.platform", "linux")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    for name in ("STST_REQUIRE_TEST_DATA", "CI"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(pytest.skip.Exception, match="xvfb-run"):
+        require_display()
+    monkeypatch.setenv(variable, "true")
+    with pytest.raises(pytest.fail.Exception, match="so this is an error"):
+        require_display()
 
 
 # -- on screen --------------------------------------------------------------------------
@@ -201,7 +306,14 @@ def win():
     from psychopy import logging, visual
 
     logging.console.setLevel(logging.ERROR)
-    window = visual.Window((128, 96), units="pix", color=(0, 0, 0), checkTiming=False, allowGUI=False, autoLog=False)
+    window = visual.Window(
+        (128, 96),
+        units="pix",
+        color=(0, 0, 0),
+        checkTiming=False,
+        allowGUI=False,
+        autoLog=False,
+    )
     yield window
     window.close()
 
@@ -244,13 +356,19 @@ def test_rendered_frames_equal_the_source(win, DynamicStim, kind):
 def test_position_contrast_opacity_and_reverse(win, DynamicStim):
     pixels = clip()
     background = back_buffer(win)[0, 0].astype(int)  # the window colour, mid grey
-    stim = DynamicStim(win, pixels, fps=60, refreshRate=60, reverse=True, pos=(10, 0), contrast=0.5)
+    stim = DynamicStim(
+        win, pixels, fps=60, refreshRate=60, reverse=True, pos=(10, 0), contrast=0.5
+    )
     images = shown(stim, win)
     assert stim.log.frames == [3, 2, 1, 0]
     expected = 127.5 + 0.5 * (pixels[3].astype(float) - 127.5)
     assert np.abs(centre(images[0], dx=10) - expected).max() <= 2
-    assert np.all(centre(images[0], dx=-W + 10)[:, :8] == background)  # left of the shifted stimulus: background
-    faded = DynamicStim(win, pixels, fps=60, refreshRate=60, opacity=0.5, flipHoriz=True)
+    assert np.all(
+        centre(images[0], dx=-W + 10)[:, :8] == background
+    )  # left of the shifted stimulus: background
+    faded = DynamicStim(
+        win, pixels, fps=60, refreshRate=60, opacity=0.5, flipHoriz=True
+    )
     image = shown(faded, win)[1]
     expected = 0.5 * pixels[1][:, ::-1] + 0.5 * background
     assert np.abs(centre(image) - expected).max() <= 2
@@ -264,18 +382,26 @@ def test_position_contrast_opacity_and_reverse(win, DynamicStim):
         (24, 60, "pulldown", [0, 0, 1, 1, 1, 2, 2]),
     ],
 )
-def test_each_frame_lasts_whole_flips_and_every_flip_is_logged(win, DynamicStim, fps, refresh, policy, frames):
+def test_each_frame_lasts_whole_flips_and_every_flip_is_logged(
+    win, DynamicStim, fps, refresh, policy, frames
+):
     pixels = clip(3)
     stim = DynamicStim(win, pixels, fps=fps, refreshRate=refresh, timingPolicy=policy)
     images = shown(stim, win)
     log = stim.log
-    assert len(images) == len(frames) == log.n_flips  # one entry per flip, and the clip ends on time
+    assert (
+        len(images) == len(frames) == log.n_flips
+    )  # one entry per flip, and the clip ends on time
     assert log.frames == frames and [r.flip for r in log] == list(range(len(frames)))
     for image, frame in zip(images, frames):
         assert np.abs(centre(image) - pixels[frame]).max() <= 1
     times = log.times
-    assert all(b > a for a, b in zip(times, times[1:]))
-    assert log.info["refresh_rate"] == refresh and log.info["policy"] == policy and log.info["presentation"] == 1
+    assert all(b > a for a, b in itertools.pairwise(times))
+    assert (
+        log.info["refresh_rate"] == refresh
+        and log.info["policy"] == policy
+        and log.info["presentation"] == 1
+    )
     assert stim.duration == pytest.approx(len(frames) / refresh)
 
 
@@ -296,7 +422,9 @@ def test_dropped_frames_are_detected_and_logged(win, DynamicStim, catch_up):
         assert record.dropped == missed_refreshes(record.interval, 10)
     refreshes = [r.refresh for r in log]
     if catch_up:  # the content moves on by what was missed
-        assert all(b == a + 1 + r.dropped for a, b, r in zip(refreshes, refreshes[1:], log))
+        assert all(
+            b == a + 1 + r.dropped for a, b, r in zip(refreshes, refreshes[1:], log)
+        )
         assert log.frames[3] == 3 + log[2].dropped
     else:  # every frame is still shown; the presentation runs late
         assert log.frames == list(range(8)) and refreshes == list(range(8))
@@ -320,18 +448,35 @@ def test_pause_resume_stop_and_replay(win, DynamicStim):
     stim.play()
     flip(5)
     log = stim.log
-    assert log.frames == [0, 0, 1, 1, 1, 1, 2, 2, 0, 0]  # held while paused, then on, and looped
+    assert log.frames == [
+        0,
+        0,
+        1,
+        1,
+        1,
+        1,
+        2,
+        2,
+        0,
+        0,
+    ]  # held while paused, then on, and looped
     assert [r.paused for r in log] == [False] * 3 + [True] * 2 + [False] * 5
     assert not stim.isFinished  # a looping clip never finishes by itself
     stim.stop()
     assert stim.isFinished
     stim.draw()
-    assert np.all(centre(back_buffer(win)) == back_buffer(win)[0, 0])  # nothing drawn once stopped
+    assert np.all(
+        centre(back_buffer(win)) == back_buffer(win)[0, 0]
+    )  # nothing drawn once stopped
     win.flip()
     assert log.n_flips == 10
     stim.replay()
     flip(1)
-    assert len(stim.logs) == 2 and stim.log.info["presentation"] == 2 and stim.log.frames == [0]
+    assert (
+        len(stim.logs) == 2
+        and stim.log.info["presentation"] == 2
+        and stim.log.frames == [0]
+    )
     assert stim.frameIndex == 0
 
 
@@ -342,7 +487,9 @@ def test_frames_are_textures_before_the_trial(win, DynamicStim, monkeypatch):
     assert len(textures) == 5 and len(set(textures)) == 5
 
     def no_work_while_playing(*args, **kwargs):
-        raise AssertionError("texture upload or display-list compilation during playback")
+        raise AssertionError(
+            "texture upload or display-list compilation during playback"
+        )
 
     monkeypatch.setattr(stim, "_createTexture", no_work_while_playing)
     monkeypatch.setattr(stim, "_updateList", no_work_while_playing)
@@ -393,24 +540,40 @@ def test_psychopy_visual_gets_dynamicstim_from_the_entry_point(DynamicStim):
 def stst_store(tmp_path_factory):
     """A stimulus store written by the STST synthesizer, with settings that take about a second."""
     import torch
+    from stst_styletransfer import STSTSynthesizer
 
     from stst_core import Video
-    from stst_styletransfer import STSTSynthesizer
 
     generator = torch.Generator().manual_seed(0)
     base = torch.rand(3, 24, 40, generator=generator)
-    target = Video(torch.stack([torch.roll(base, 2 * t, dims=2)[:, :, :32] for t in range(3)], dim=1).contiguous(), fps=25, source="drift")
+    target = Video(
+        torch.stack(
+            [torch.roll(base, 2 * t, dims=2)[:, :, :32] for t in range(3)], dim=1
+        ).contiguous(),
+        fps=25,
+        source="drift",
+    )
     config = STSTSynthesizer.resolve(
         "offline",
         None,
-        ["octaves=[{scale=0, steps=2, lr=0.01}]", "burn_in=1", "spatial.options={levels=1}", "spatial.style_layers=['level0']", "color_transfer=none"],
+        [
+            "octaves=[{scale=0, steps=2, lr=0.01}]",
+            "burn_in=1",
+            "spatial.options={levels=1}",
+            "spatial.style_layers=['level0']",
+            "color_transfer=none",
+        ],
     )
     path = tmp_path_factory.mktemp("stst") / "metamer.zarr"
-    STSTSynthesizer({"content": target}, config, seed=0).synthesize(path, progress=False)
+    STSTSynthesizer({"content": target}, config, seed=0).synthesize(
+        path, progress=False
+    )
     return path
 
 
-def test_a_store_from_the_stst_synthesizer_plays_without_conversion(win, DynamicStim, stst_store, tmp_path):
+def test_a_store_from_the_stst_synthesizer_plays_without_conversion(
+    win, DynamicStim, stst_store, tmp_path
+):
     from stst_core.store import StimulusStore
 
     expected = StimulusStore(stst_store).video().to_uint8()
@@ -425,7 +588,10 @@ def test_a_store_from_the_stst_synthesizer_plays_without_conversion(win, Dynamic
     unfinished = tmp_path / "unfinished.zarr"
     shutil.copytree(stst_store, unfinished)
     StimulusStore(unfinished).set_status("running")
-    with pytest.raises(StimulusError, match="is 'running', not complete .*run the same `stst synth` command again"):
+    with pytest.raises(
+        StimulusError,
+        match="is 'running', not complete .*run the same `stst synth` command again",
+    ):
         DynamicStim(win, unfinished)
 
 
@@ -434,7 +600,9 @@ def test_video_files_keep_their_rate_unless_told(win, DynamicStim, tmp_path):
 
     from stst_core import Video, read_video, write_video
 
-    video = Video(torch.rand(3, 4, 16, 24, generator=torch.Generator().manual_seed(3)), fps=20)
+    video = Video(
+        torch.rand(3, 4, 16, 24, generator=torch.Generator().manual_seed(3)), fps=20
+    )
     npz = write_video(video, tmp_path / "clip.npz")
     mp4 = write_video(video, tmp_path / "clip.mp4")
     stim = DynamicStim(win, npz, refreshRate=60)

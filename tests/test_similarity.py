@@ -108,3 +108,23 @@ def test_bootstrap_interval_contains_the_estimate_and_narrows_with_more_data():
     low_l, high_l = bootstrap_interval(mean_of(large), len(large), samples=500)
     assert low_s <= small.mean() <= high_s and low_l <= large.mean() <= high_l
     assert (high_l - low_l) < (high_s - low_s) / 4
+
+
+def test_cka_of_identical_stimuli_is_undefined_not_rounding_noise():
+    row = np.random.default_rng(3).normal(size=(1, 50))
+    assert np.isnan(linear_cka(np.repeat(row, 3, 0), np.repeat(row[:, ::-1], 3, 0)))
+
+
+def test_bootstrap_leaves_out_resamples_of_too_few_stimuli():
+    x = np.random.default_rng(4).normal(size=(3, 20))
+    y = x + np.random.default_rng(5).normal(size=(3, 20))
+    seen = []
+
+    def statistic(sample):
+        seen.append(len(np.unique(sample)))
+        return linear_cka(x[sample], y[sample])
+
+    low, high = bootstrap_interval(statistic, 3, samples=200)
+    # of three stimuli only the resamples holding all three are informative: they give the estimate itself
+    assert set(seen) == {3}
+    assert low == pytest.approx(linear_cka(x, y)) and high == pytest.approx(linear_cka(x, y))

@@ -47,6 +47,16 @@ EXPECTED = {
         "mixed_5b": (1, 832, 1, 2, 2),
         "mixed_5c": (1, 1024, 1, 2, 2),
     },
+    # a transformer at the small size too: 2×4×4 tubelets, any clip size
+    "swin3d_t": {
+        "patch_embed": (1, 96, 4, 16, 16),
+        "stage1": (1, 96, 4, 16, 16),
+        "stage2": (1, 192, 4, 8, 8),
+        "stage3": (1, 384, 4, 4, 4),
+        "stage4": (1, 768, 4, 2, 2),
+        "norm": (1, 768, 4, 2, 2),
+        "avgpool": (1, 768),
+    },
 }
 
 
@@ -165,7 +175,7 @@ def test_the_seed_decides_random_weights():
     assert not torch.equal(a["net.stem.0.weight"], c["net.stem.0.weight"])
 
 
-@pytest.mark.parametrize("name", ["mc3_18", "s3d"])
+@pytest.mark.parametrize("name", ["mc3_18", "s3d", "swin3d_t"])
 def test_a_saved_state_dict_loads_back(nets, tmp_path, name):
     net = nets(name)
     path = tmp_path / f"{name}.pt"
@@ -242,6 +252,18 @@ def test_large_models_at_their_clip_size_on_the_meta_device(name):
         assert net.default_layers == DEFAULT_LAYERS[name]
 
 
+def test_mvit_for_real_at_its_clip_size_frozen_eval_and_deterministic():
+    # MViT takes only 16×224×224 clips; its first block is the cheap part of a real forward pass
+    net = create_backbone("mvit_v1_b", weights="random")
+    net.train()
+    assert not net.training and not net.net.training and not any(p.requires_grad for p in net.parameters())
+    clips = torch.rand(2, 3, 16, 224, 224, generator=torch.Generator().manual_seed(0))
+    first = net(clips, ["conv_proj", "blocks.0"])
+    assert {k: tuple(v.shape) for k, v in first.items()} == {"conv_proj": (2, 96, 8, 56, 56), "blocks.0": (2, 192, 8, 56, 56)}
+    torch.testing.assert_close(net(clips, ["blocks.0"])["blocks.0"], first["blocks.0"], rtol=0, atol=0)
+    torch.testing.assert_close(net(clips[1:], ["blocks.0"])["blocks.0"], first["blocks.0"][1:], rtol=1e-4, atol=1e-5)
+
+
 def test_mvit_takes_exactly_its_clip_size():
     with torch.device("meta"):
         net = create_backbone("mvit_v1_b", weights="random")
@@ -250,6 +272,11 @@ def test_mvit_takes_exactly_its_clip_size():
         net(torch.zeros(1, 3, 16, 112, 112, device="meta"))
     with pytest.raises(BackboneError, match="looks at 16 consecutive frames, got a clip of 8"):
         net(torch.zeros(1, 3, 8, 224, 224, device="meta"))
+
+
+def test_an_option_torchvision_does_not_take_is_named():
+    with pytest.raises(BackboneError, match=r"torchvision's r3d_18 builder does not take the options \['levels'\]"):
+        create_backbone("r3d_18", weights="random", levels=3)
 
 
 def test_s3d_says_what_clip_it_needs(nets):

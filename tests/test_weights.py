@@ -87,8 +87,8 @@ def test_load_state_dict_formats(tmp_path, suffix):
         np.savez(path, **{k: v.numpy() for k, v in state.items()})
     loaded = load_state_dict(path)
     assert set(loaded) == set(state)
-    for key in state:
-        torch.testing.assert_close(loaded[key], state[key])
+    for key, value in state.items():
+        torch.testing.assert_close(loaded[key], value)
 
 
 def test_load_state_dict_refuses_pickled_objects(tmp_path):

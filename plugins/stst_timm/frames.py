@@ -23,7 +23,7 @@ are interpolated); models with a fixed input size fail with a
 from __future__ import annotations
 
 import difflib
-from typing import Sequence
+from collections.abc import Sequence
 
 import timm
 import timm.models

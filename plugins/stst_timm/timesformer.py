@@ -37,7 +37,7 @@ ignored); the options must match its shapes.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

@@ -32,7 +32,7 @@ from __future__ import annotations
 from stst_core import hookimpl
 
 from .mvit import MViTV1B, MViTV2S
-from .resnet3d import MC318, R2Plus1D18, R3D18
+from .resnet3d import MC318, R3D18, R2Plus1D18
 from .s3d import S3D
 from .swin3d import Swin3DB, Swin3DS, Swin3DT
 

@@ -16,8 +16,9 @@ meta device and assigns the loaded tensors, so nothing is initialised twice.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar
 
 import torch
 import torchvision
@@ -109,11 +110,18 @@ class TorchvisionVideoBackbone(Backbone):
                 state = load_state_dict(self._fetch(choice))
                 source = f"torchvision {self.architecture} ({choice.file.urls[0]})"
 
-        if state is None:
-            net = torchvision.models.get_model(self.architecture, **build_options)
-        else:
-            with torch.device("meta"):  # every tensor comes from the file: initialise nothing
+        try:
+            if state is None:
                 net = torchvision.models.get_model(self.architecture, **build_options)
+            else:
+                with torch.device("meta"):  # every tensor comes from the file: initialise nothing
+                    net = torchvision.models.get_model(self.architecture, **build_options)
+        except TypeError as exc:  # options go to torchvision's builder, which names the one it refuses
+            raise BackboneError(
+                f"{self.card_name()}: torchvision's {self.architecture} builder does not take the options "
+                f"{sorted(build_options)} ({exc}); its options are the keyword arguments of "
+                f"torchvision.models.{self.architecture}"
+            ) from None
         parent, _, leaf = self.head.rpartition(".")
         setattr(net.get_submodule(parent), leaf, nn.Identity())  # never run, never loaded
         if state is not None:

@@ -47,6 +47,10 @@ def compare_command(store, between, and_, metric, debiased, rdm_metric, rdm_comp
     )
     shown = table[["backbone", "layer", "depth", "value", "ci_low", "ci_high", "pairs"]]
     click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    fewest = int(table["pairs"].min()) if len(table) else 0
+    if bootstrap and fewest < 10:
+        # resamples of a handful of stimuli repeat most of them: the percentile interval is little more than a range
+        click.echo(f"note: {fewest} pairs; bootstrap intervals over fewer than 10 stimuli are rough", err=True)
     if output:
         table.to_csv(output, index=False)
         click.echo(f"wrote {output}")

@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 # -*- coding: utf-8 -*-
-# ruff: noqa  -- compiled by PsychoPy from natural_vs_metamer.psyexp: edit that file, then recompile (see README.md)
+# ruff: noqa  -- compiled by PsychoPy from natural_vs_metamer.psyexp: edit that, then recompile (docs/psychopy.md, "The example experiment")
 """
 This experiment was created using PsychoPy3 Experiment Builder (v2026.2.5),
-    on Sun Nov 22 05:28:00 2026
+    on Sun Nov 22 05:56:54 2026
 If you publish work using this script the most relevant publication is:
 
     Peirce J, Gray JR, Simpson S, MacAskill M, Höchenberger R, Sogo H, Kastman E, Lindeløv JK. (2019) 
@@ -406,7 +406,7 @@ def run(expInfo, thisExp, win, globalClock=None, thisSession=None):
         depth=0.0);
     clip1 = DynamicStim(
         win=win, name='clip1',
-        stimulus=None, fps=None, refreshRate=None,
+        stimulus=None, fps=None, refreshRate=expInfo.get('frameRate'),
         timingPolicy='nearest', loop=False, reverse=False, catchUp=False,
         units=win.units, pos=(0, 0), size=None, anchor='center', ori=0.0,
         color='white', colorSpace='rgb', opacity=None, contrast=1.0,
@@ -425,7 +425,7 @@ def run(expInfo, thisExp, win, globalClock=None, thisSession=None):
     # --- Initialize components for Routine "interval2" ---
     clip2 = DynamicStim(
         win=win, name='clip2',
-        stimulus=None, fps=None, refreshRate=None,
+        stimulus=None, fps=None, refreshRate=expInfo.get('frameRate'),
         timingPolicy='nearest', loop=False, reverse=False, catchUp=False,
         units=win.units, pos=(0, 0), size=None, anchor='center', ori=0.0,
         color='white', colorSpace='rgb', opacity=None, contrast=1.0,

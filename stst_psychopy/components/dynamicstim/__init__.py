@@ -13,6 +13,7 @@ its flips to ``<data file>_<name>_flips.csv``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from psychopy.experiment.components import BaseVisualComponent, Param, getInitVals
 from psychopy.localization import _translate
@@ -27,12 +28,16 @@ _HERE = Path(__file__).parent
 class DynamicStimComponent(BaseVisualComponent):
     """Present a generated stimulus (stimulus store, video file or frames folder), frame-locked to the screen."""
 
-    categories = ["Stimuli"]
-    targets = ["PsychoPy"]
-    plugin = "stst-toolkit"  # recorded in .psyexp files, so Builder can name what is missing
+    categories: ClassVar[list[str]] = ["Stimuli"]
+    targets: ClassVar[list[str]] = ["PsychoPy"]
+    plugin = (
+        "stst-toolkit"  # recorded in .psyexp files, so Builder can name what is missing
+    )
     iconFile = _HERE / "dynamicstim.png"
     iconSVG = _HERE / "DynamicStimComponent.svg"
-    tooltip = _translate("Dynamic stimulus: play a generated stimulus (STST store or video), frame-locked, with a log of every flip")
+    tooltip = _translate(
+        "Dynamic stimulus: play a generated stimulus (STST store or video), frame-locked, with a log of every flip"
+    )
 
     def __init__(
         self,
@@ -125,8 +130,9 @@ class DynamicStimComponent(BaseVisualComponent):
             refreshRate, valType="num", inputType="single", categ="Playback",
             updates="constant", allowedUpdates=[],
             hint=_translate(
-                "Refresh rate of the display in Hz; blank: the rate measured when the experiment started "
-                "(expInfo['frameRate']). Each frame is shown for a whole number of refreshes."
+                "Refresh rate of the display in Hz; blank: the experiment's frame rate (expInfo['frameRate']: "
+                "measured when the experiment starts, or as set under Experiment settings > Screen). Each "
+                "frame is shown for a whole number of refreshes."
             ),
             label=_translate("Refresh rate (Hz)"),
         )  # fmt: skip
@@ -216,6 +222,10 @@ class DynamicStimComponent(BaseVisualComponent):
         inits = getInitVals(self.params, "PsychoPy")
         inits["depth"] = -self.getPosInRoutine()
         inits["interp"] = self.params["interpolate"].val == "linear"
+        if str(self.params["refreshRate"].val).strip() in ("", "None"):
+            # the experiment's rate: measured at start-up, or the one typed into its Screen settings
+            # (which leaves the window's own guess, 60 Hz, unchanged)
+            inits["refreshRate"] = "expInfo.get('frameRate')"
         code = (
             "%(name)s = DynamicStim(\n"
             "    win=win, name='%(name)s',\n"
@@ -242,7 +252,9 @@ class DynamicStimComponent(BaseVisualComponent):
         indented = self.writeActiveTestCode(buff)
         if indented:
             buff.setIndentLevel(-indented, relative=True)
-        indented = self.writeStopTestCode(buff, extra=f" or {params['name']}.isFinished")
+        indented = self.writeStopTestCode(
+            buff, extra=f" or {params['name']}.isFinished"
+        )
         if indented:
             buff.writeIndented(f"{params['name']}.setAutoDraw(False)\n")
             buff.setIndentLevel(-indented, relative=True)
@@ -265,9 +277,6 @@ class DynamicStimComponent(BaseVisualComponent):
         )
         if self.params["saveFlipLog"].val:
             code += f"    {name}.log.to_csv(thisExp.dataFileName + '_{name}_flips.csv', append=True)\n"
-        code += (
-            f"{name}.setAutoDraw(False)\n"
-            f"{name}.stop()\n"
-        )
+        code += f"{name}.setAutoDraw(False)\n{name}.stop()\n"
         buff.writeIndentedLines(code)
         super().writeRoutineEndCode(buff)
