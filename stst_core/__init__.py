@@ -9,7 +9,8 @@ The core knows no specific backbone or method; those come from plugins
     acts = net(video.batch(), ["concat"])
 """
 
-from importlib.metadata import PackageNotFoundError, version as _version
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
 
 from .backbone import (
     Backbone,

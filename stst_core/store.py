@@ -235,6 +235,11 @@ class StimulusStore:
     def checkpoint(self) -> dict[str, np.ndarray]:
         return {name[len("checkpoint_") :]: self._group[name][...] for name in self._group.array_keys() if name.startswith("checkpoint_")}
 
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """``(T, C, H, W)`` of the generated video."""
+        return tuple(self._group["video"].shape)
+
     def frame(self, index: int) -> np.ndarray:
         return self._group["video"][index]
 

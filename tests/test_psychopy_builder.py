@@ -288,6 +288,9 @@ def test_example_experiment_runs_headless_saves_data_and_is_analysed(tmp_path):
         assert trial["resp.keys"] in ("1", "2") and int(float(trial["resp.corr"])) == (
             trial["resp.keys"] == trial["corrAns"]
         )
+        # clip1 waits for the whole 0.5 s fixation, however long it took to load
+        fixation_shown = float(trial["clip1.started"]) - float(trial["fixation1.started"])
+        assert fixation_shown > 0.5 - 0.02, fixation_shown
         for interval in ("clip1", "clip2"):
             assert trial[f"{interval}.source"] == trial[f"stimulus{interval[-1]}"]
             assert (

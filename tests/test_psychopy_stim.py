@@ -540,9 +540,9 @@ def test_psychopy_visual_gets_dynamicstim_from_the_entry_point(DynamicStim):
 def stst_store(tmp_path_factory):
     """A stimulus store written by the STST synthesizer, with settings that take about a second."""
     import torch
-    from stst_styletransfer import STSTSynthesizer
 
     from stst_core import Video
+    from stst_styletransfer import STSTSynthesizer
 
     generator = torch.Generator().manual_seed(0)
     base = torch.rand(3, 24, 40, generator=generator)

@@ -75,7 +75,8 @@ def _make_command(name: str, cls) -> click.Command:
             hint = " Or run with --preset offline, which needs no download." if "offline" in getattr(cls, "presets", {}) else ""
             raise WeightsError(f"{exc}{hint}") from None
         verb = "resumed and completed" if resuming else "wrote"
-        click.echo(f"{verb} {store.path} ({store.attrs['transitions_done']} transitions, status {store.status})")
+        frames, _, height, width = store.shape
+        click.echo(f"{verb} {store.path}: {frames} frames of {height}x{width}, status {store.status}")
 
     for role in roles:
         flag = "--" + role.replace("_", "-")

@@ -97,9 +97,8 @@ def main(argv=None) -> Path:
     )
     args = parser.parse_args(argv)
 
-    from stst_styletransfer import STSTSynthesizer
-
     from stst_core import write_video
+    from stst_styletransfer import STSTSynthesizer
 
     if args.fast:
         args.frames, args.size = min(args.frames, 3), min(args.size, 32)

@@ -1,9 +1,8 @@
 #!/usr/bin/env python
 # -*- coding: utf-8 -*-
-# ruff: noqa  -- compiled by PsychoPy from natural_vs_metamer.psyexp: edit that, then recompile (docs/psychopy.md, "The example experiment")
 """
 This experiment was created using PsychoPy3 Experiment Builder (v2026.2.5),
-    on Sun Nov 22 05:56:54 2026
+    on Sun Nov 22 06:40:24 2026
 If you publish work using this script the most relevant publication is:
 
     Peirce J, Gray JR, Simpson S, MacAskill M, Höchenberger R, Sogo H, Kastman E, Lindeløv JK. (2019) 
@@ -746,7 +745,7 @@ def run(expInfo, thisExp, win, globalClock=None, thisSession=None):
             # *clip1* updates
             
             # if clip1 is starting this frame...
-            if clip1.status == NOT_STARTED and tThisFlip >= 0.5-frameTolerance:
+            if clip1.status == NOT_STARTED and fixation1.status == FINISHED:
                 # keep track of start time/frame for later
                 clip1.frameNStart = frameN  # exact frame index
                 clip1.tStart = t  # local t and not account for scr refresh

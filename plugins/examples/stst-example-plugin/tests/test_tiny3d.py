@@ -1,9 +1,9 @@
 """Tests of the example plugin, run with `pytest` in this folder (installed or not)."""
 
+import example_stst_plugin
 import pytest
 import torch
 
-import example_stst_plugin
 from stst_core import BackboneError, create_backbone, create_loss, list_backbones, list_losses
 
 
