@@ -44,12 +44,16 @@ def child(count: int, batch: int, folder: Path) -> None:
     )
     seconds = time.perf_counter() - began
     size = sum(p.stat().st_size for p in store.path.rglob("*") if p.is_file())
-    print(json.dumps({
-        "stimuli": count,
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "store_mib": round(size / 2**20, 1),
-        "seconds": round(seconds, 1),
-    }))
+    print(
+        json.dumps(
+            {
+                "stimuli": count,
+                "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "store_mib": round(size / 2**20, 1),
+                "seconds": round(seconds, 1),
+            }
+        )
+    )
 
 
 def main() -> None:

@@ -104,13 +104,18 @@ def main() -> None:
             result = store.video()
             scores = gram_distances(result.batch(), batch, judges)
             contact_sheet([("target", target), (name, result)], run.with_suffix(".png"), title=name)
-            print(json.dumps({
-                "clip": clip,
-                "candidate": name,
-                "seconds": round(seconds, 1),
-                **{f"{k}_x": round(baseline[k] / scores[k], 2) for k in scores},
-                "copy": round(copy_score(result.batch(), batch), 3),
-            }), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "clip": clip,
+                        "candidate": name,
+                        "seconds": round(seconds, 1),
+                        **{f"{k}_x": round(baseline[k] / scores[k], 2) for k in scores},
+                        "copy": round(copy_score(result.batch(), batch), 3),
+                    }
+                ),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 For each clip, an STST metamer (``offline`` preset unless ``--preset``) and an
 STPS stimulus are made from the same frames, and both are measured against
 that target with every registered metric (``stst_metrics``); uniform noise is
-measured too, as the far end of the scale. Prints one JSON line per clip and
+measured too, as the far end of the scale. Prints one JSON line per clip
+(with how far below noise the metamer brought each STST loss term) and
 a summary line (``"summary": true``) counting on how many clips STST is
 closer than STPS for each metric. Stores are kept in ``--out`` and reused, so
 a second run only measures.
@@ -56,6 +57,14 @@ def default_clips(frames: int, size: int) -> dict[str, Video]:
     return clips
 
 
+def below_noise(store) -> dict[str, float]:
+    """Each evaluated loss term of uniform noise divided by that of the result, averaged over frames."""
+    evaluation = store.evaluation().mean("time")
+    return {
+        str(term): round(float(evaluation.sel(sample="noise", term=term) / evaluation.sel(sample="result", term=term)), 1) for term in evaluation.term.values
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clip", action="append", help="PATH[:START] of a natural video (repeatable; default: the seven clips above)")
@@ -101,6 +110,8 @@ def main() -> None:
             "fps": target.fps,
             "stst_seconds": round(seconds, 1),
             "stps_amplitude_change": round(scrambled.attrs["stps_amplitude_change"], 4),
+            # how far the optimisation went: each STST loss term of noise over that of the metamer (mean over frames)
+            "stst_times_below_noise": below_noise(metamer),
             **{label: {k: round(v, 4) for k, v in vals.items()} for label, vals in values.items()},
         }
         print(json.dumps(record), flush=True)

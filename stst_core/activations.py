@@ -219,12 +219,17 @@ def load_inputs(
                 raise STSTError(f"{path} is not complete ({store.status}); finish it first (run its synth command again)")
             content = store.targets.get("content", {}).get("source") or ""
             natural_id = Path(content).stem if content else ""
-            stimuli.append(_stimulus(lambda p=path: prepared(StimulusStore(p).video()), ids[i] if ids else path.stem, str(path), condition or store.method, natural_id))
+            stimuli.append(
+                _stimulus(lambda p=path: prepared(StimulusStore(p).video()), ids[i] if ids else path.stem, str(path), condition or store.method, natural_id)
+            )
             if include_targets:
                 stimuli.append(
-                    _stimulus(lambda p=path: prepared(StimulusStore(p).target()), natural_id or f"{path.stem}-target", content or f"{path}:target", "natural", "")
+                    _stimulus(
+                        lambda p=path: prepared(StimulusStore(p).target()), natural_id or f"{path.stem}-target", content or f"{path}:target", "natural", ""
+                    )
                 )
         else:
+
             def read(p=path):
                 return read_video(p, start=start, num_frames=frames, stride=stride, size=size, crop=crop)
 

@@ -140,25 +140,19 @@ class Backbone(nn.Module):
         names = list(dict.fromkeys(layers))
         unknown = [name for name in names if name not in self.layers]
         if unknown or not names:
-            raise BackboneError(
-                f"{self.card.name} has no layer(s) {unknown or '(none asked for)'}; "
-                f"its layers are: {', '.join(self.layers)}"
-            )
+            raise BackboneError(f"{self.card.name} has no layer(s) {unknown or '(none asked for)'}; its layers are: {', '.join(self.layers)}")
         return names
 
     def check_input(self, video: torch.Tensor) -> None:
         if not isinstance(video, torch.Tensor) or video.dim() != 5:
             got = tuple(video.shape) if isinstance(video, torch.Tensor) else type(video).__name__
             raise BackboneError(
-                f"{self.card.name} expects a video batch of shape (B, C, T, H, W), got {got}; "
-                "use Video.batch() or add the batch axis with tensor[None]"
+                f"{self.card.name} expects a video batch of shape (B, C, T, H, W), got {got}; use Video.batch() or add the batch axis with tensor[None]"
             )
         if video.shape[1] != 3:
             raise BackboneError(f"{self.card.name} expects RGB input (C=3 on axis 1), got C={video.shape[1]}")
         if video.shape[2] < self.temporal_window:
-            raise BackboneError(
-                f"{self.card.name} looks at {self.temporal_window} consecutive frames, got a clip of {video.shape[2]}"
-            )
+            raise BackboneError(f"{self.card.name} looks at {self.temporal_window} consecutive frames, got a clip of {video.shape[2]}")
         if not video.is_floating_point():
             raise BackboneError(f"{self.card.name} expects float input in [0, 1], got {video.dtype}")
 
@@ -173,12 +167,10 @@ class Backbone(nn.Module):
         missing = [name for name in names if not isinstance(outputs.get(name), torch.Tensor)]
         if missing:
             raise BackboneError(
-                f"{who} declares layer(s) {missing} but its compute() did not return them as tensors; "
-                "fix the plugin's layer list or its compute()"
+                f"{who} declares layer(s) {missing} but its compute() did not return them as tensors; fix the plugin's layer list or its compute()"
             )
         wrong = [
-            f"{name}: declared axes {self.layers[name].axes!r} (batch first: {len(self.layers[name].axes) + 1} dims), "
-            f"got shape {tuple(outputs[name].shape)}"
+            f"{name}: declared axes {self.layers[name].axes!r} (batch first: {len(self.layers[name].axes) + 1} dims), got shape {tuple(outputs[name].shape)}"
             for name in names
             if outputs[name].dim() != len(self.layers[name].axes) + 1
         ]

@@ -77,10 +77,7 @@ def pair_stimuli(dataset: xr.Dataset, a: Selection, b: Selection, pair_by: str =
         keys_b.setdefault(key(i), i)
     pairs = [(i, keys_b[key(i)]) for i in rows_a if key(i) in keys_b]
     if not pairs:
-        raise STSTError(
-            f"no stimulus of {a} has a partner in {b} made from the same source video; "
-            "use --pair-by order to pair them in stored order"
-        )
+        raise STSTError(f"no stimulus of {a} has a partner in {b} made from the same source video; use --pair-by order to pair them in stored order")
     return [p for p, _ in pairs], [q for _, q in pairs]
 
 

@@ -133,10 +133,7 @@ def from_dict(cls: type, data: Mapping[str, Any], where: str = "") -> Any:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         prefix = f"{where}." if where else ""
-        raise ConfigError(
-            f"unknown config key {prefix}{unknown[0]!r}; allowed keys{' in ' + repr(where) if where else ''}: "
-            f"{', '.join(sorted(fields))}"
-        )
+        raise ConfigError(f"unknown config key {prefix}{unknown[0]!r}; allowed keys{' in ' + repr(where) if where else ''}: {', '.join(sorted(fields))}")
     values = {name: _convert(hints[name], data[name], f"{where}.{name}" if where else name) for name in data}
     try:
         return cls(**values)

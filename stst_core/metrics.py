@@ -24,8 +24,8 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence, Union
 
 from tqdm.auto import tqdm
 
@@ -34,7 +34,7 @@ from .plugins import get_registry
 from .store import StimulusStore, is_store
 from .video import Video, read_video
 
-MetricValue = Union[float, Mapping[str, float]]
+MetricValue = float | Mapping[str, float]
 Metric = Callable[[Video, Video], MetricValue]
 
 
@@ -103,10 +103,15 @@ def check_comparable(generated: Video, target: Video, *, metric: str = "metrics"
     """
     g, t = generated.source or "the generated video", target.source or "the target"
     if (generated.height, generated.width) != (target.height, target.width):
+        same_shape = math.isclose(generated.height * target.width, target.height * generated.width, rel_tol=0.02)
+        advice = (
+            "Bring both to one size first (stst metrics --size PX, or Video.resized)"
+            if same_shape
+            else "Their aspect ratios differ too, so resizing alone cannot match them: crop one (Video.center_cropped) or compare it with its own target"
+        )
         raise VideoError(
             f"{metric}: {g} is {generated.height}x{generated.width} (height x width) but {t} is "
-            f"{target.height}x{target.width}; spatial frequencies and speeds in pixels would not be comparable. "
-            "Bring both to one size first (stst metrics --size PX, or Video.resized)"
+            f"{target.height}x{target.width}; spatial frequencies and speeds in pixels would not be comparable. {advice}"
         )
     if not math.isclose(generated.fps, target.fps, rel_tol=1e-3):
         raise VideoError(
@@ -192,9 +197,7 @@ def evaluate_metrics(
     return values
 
 
-def read_stimulus(
-    path: str | Path, *, start: int = 0, num_frames: int | None = None, stride: int = 1, size: int | None = None
-) -> tuple[Video, Video | None]:
+def read_stimulus(path: str | Path, *, start: int = 0, num_frames: int | None = None, stride: int = 1, size: int | None = None) -> tuple[Video, Video | None]:
     """A generated video from a stimulus store or a video file, and the target it was made from (if known).
 
     A stimulus store gives its generated video and its own target (the input

@@ -119,9 +119,7 @@ class PluginHost:
         if self.pm.has_plugin(name) or self.pm.is_registered(plugin):
             raise RegistryError(f"a plugin named {name!r} is already registered; unregister it first or pick another name")
         self._register(plugin, name)
-        self._infos[name] = PluginInfo(
-            name=name, status="loaded", origin="registered at runtime", hooks=self._hook_names(name), location=_location(plugin)
-        )
+        self._infos[name] = PluginInfo(name=name, status="loaded", origin="registered at runtime", hooks=self._hook_names(name), location=_location(plugin))
         self._registries = None
         return name
 

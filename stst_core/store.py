@@ -137,9 +137,7 @@ class StimulusStore:
         path = Path(path)
         if path.exists():
             if not is_store(path):
-                raise STSTError(
-                    f"{path} exists and is not a stimulus store; refusing to overwrite it. Choose another output path."
-                )
+                raise STSTError(f"{path} exists and is not a stimulus store; refusing to overwrite it. Choose another output path.")
             if not overwrite:
                 raise STSTError(f"{path} already holds a stimulus store; pass overwrite=True to replace it")
             shutil.rmtree(path)
@@ -313,6 +311,13 @@ class StimulusStore:
     def evaluation(self) -> xr.DataArray:
         with xr.open_zarr(str(self.path)) as dataset:
             return dataset["evaluation"].load()
+
+    def update_attrs(self, values: Mapping[str, Any]) -> None:
+        """Add a method's own attributes (JSON values; prefix the names with the method's, e.g. ``stps_``)."""
+        reserved = {"method", "status", "message", "config", "targets", "transitions_done", "steps_done", "fps", "seed"} & set(values)
+        if reserved:
+            raise STSTError(f"{', '.join(sorted(reserved))}: the store's own attributes; give a method's attributes its own prefix")
+        self._group.attrs.update(dict(values))
 
     def set_status(self, status: str, message: str = "") -> None:
         self._group.attrs.update({"status": status, "message": message, "updated": _now()})

@@ -124,14 +124,10 @@ def build_stream(stream: StreamConfig, layers, *, name: str, max_window: int, de
     except STSTError as exc:
         # say which settings to change: a preset's weights, options and layers belong to its own backbone
         raise type(exc)(
-            f"the {name} stream ({name}.backbone={stream.backbone!r}, {name}.weights={stream.weights!r}, "
-            f"{name}.options={stream.options!r}): {exc}"
+            f"the {name} stream ({name}.backbone={stream.backbone!r}, {name}.weights={stream.weights!r}, {name}.options={stream.options!r}): {exc}"
         ) from exc
     if net.temporal_window > max_window:
-        raise ConfigError(
-            f"the {name} stream {stream.backbone!r} looks at {net.temporal_window} frames at once; "
-            f"this stream can give it at most {max_window}"
-        )
+        raise ConfigError(f"the {name} stream {stream.backbone!r} looks at {net.temporal_window} frames at once; this stream can give it at most {max_window}")
     return net
 
 

@@ -102,10 +102,7 @@ class Video:
     def __post_init__(self):
         where = self.source or "video"
         if not isinstance(self.frames, torch.Tensor):
-            raise VideoError(
-                f"{where}: frames must be a torch.Tensor, not {type(self.frames).__name__}; "
-                "use Video.from_array for arrays"
-            )
+            raise VideoError(f"{where}: frames must be a torch.Tensor, not {type(self.frames).__name__}; use Video.from_array for arrays")
         if self.frames.ndim != 4 or self.frames.dtype != torch.float32:
             raise VideoError(
                 f"{where}: frames must be a float32 tensor of shape (C, T, H, W), got "
@@ -224,17 +221,14 @@ class Video:
             frames = frames.permute(3, 0, 1, 2)
         elif frames.ndim != 4 or frames.shape[0] not in (1, 3):
             raise VideoError(
-                f"{where}: expected frames of shape (T, H, W, C), (T, H, W) or (C, T, H, W) "
-                f"with C = 1 (grey) or 3 (RGB), got {tuple(array.shape)}"
+                f"{where}: expected frames of shape (T, H, W, C), (T, H, W) or (C, T, H, W) with C = 1 (grey) or 3 (RGB), got {tuple(array.shape)}"
             )
         # One pass that converts and lays out (C, T, H, W) contiguously.
         frames = frames.to(torch.float32, memory_format=torch.contiguous_format)
         if array.dtype == torch.uint8:
             frames.div_(255)
         elif not bool(((frames >= 0) & (frames <= 1)).all()):
-            raise VideoError(
-                f"{where}: float frames must lie in [0, 1] (and not be NaN); divide 0-255 values by 255"
-            )
+            raise VideoError(f"{where}: float frames must lie in [0, 1] (and not be NaN); divide 0-255 values by 255")
         return cls(frames, fps, source)
 
     def select(self, start: int = 0, num_frames: int | None = None, stride: int = 1) -> Video:
@@ -281,9 +275,7 @@ class Video:
         size = _check_int("size", size, 1, self.source or "video")
         scale = size / max(self.height, self.width)
         shape = (max(1, round(self.height * scale)), max(1, round(self.width * scale)))
-        frames = F.interpolate(
-            self.frames.transpose(0, 1), size=shape, mode="bilinear", antialias=True, align_corners=False
-        )
+        frames = F.interpolate(self.frames.transpose(0, 1), size=shape, mode="bilinear", antialias=True, align_corners=False)
         return Video(frames.transpose(0, 1), self.fps, self.source)
 
     def center_cropped(self, crop: int | tuple[int, int]) -> Video:
@@ -307,10 +299,7 @@ class Video:
         where = self.source or "video"
         height, width = _crop_shape(crop, where)
         if height > self.height or width > self.width:
-            raise VideoError(
-                f"{where}: crop {height}x{width} is larger than the {self.height}x{self.width} frame "
-                "(height x width); crop less, or resize first"
-            )
+            raise VideoError(f"{where}: crop {height}x{width} is larger than the {self.height}x{self.width} frame (height x width); crop less, or resize first")
         top, left = (self.height - height) // 2, (self.width - width) // 2
         return Video(self.frames[:, :, top : top + height, left : left + width], self.fps, self.source)
 
@@ -638,10 +627,7 @@ def _read_array_file(path: Path, fps: float | None) -> Video:
         raise VideoError(f"{path}: cannot read this array file ({exc})") from exc
     stored_fps = arrays.pop("fps", None)
     if "frames" not in arrays and len(arrays) != 1:
-        raise VideoError(
-            f"{path}: cannot tell which array holds the frames (arrays: {', '.join(arrays) or 'none'}); "
-            "save them under the name 'frames'"
-        )
+        raise VideoError(f"{path}: cannot tell which array holds the frames (arrays: {', '.join(arrays) or 'none'}); save them under the name 'frames'")
     frames = arrays["frames"] if "frames" in arrays else next(iter(arrays.values()))
     if fps is None:
         fps = DEFAULT_FPS if stored_fps is None else stored_fps
@@ -667,9 +653,7 @@ def _rgb(frames: np.ndarray) -> np.ndarray:
 
 def _write_mp4(video: Video, path: Path, crf: float) -> None:
     # yuv420p stores colour at half resolution, so it needs even sizes.
-    frames = np.pad(
-        _rgb(video.to_uint8()), ((0, 0), (0, video.height % 2), (0, video.width % 2), (0, 0)), mode="edge"
-    )
+    frames = np.pad(_rgb(video.to_uint8()), ((0, 0), (0, video.height % 2), (0, video.width % 2), (0, 0)), mode="edge")
     rate = Fraction(video.fps).limit_denominator(1001)
     with _replacing(path) as tmp, av.open(str(tmp), "w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=rate, options={"crf": str(crf)})
@@ -710,16 +694,9 @@ def _write_frame_folder(video: Video, folder: Path) -> None:
     if folder.exists() and not folder.is_dir():
         raise VideoError(f"{folder}: is a file, but frames are written into a folder; pick another path")
     folder.mkdir(exist_ok=True)
-    others = sorted(
-        file.name
-        for file in folder.iterdir()
-        if file.suffix.lower() in IMAGE_SUFFIXES and not _FRAME_NAME.fullmatch(file.name)
-    )
+    others = sorted(file.name for file in folder.iterdir() if file.suffix.lower() in IMAGE_SUFFIXES and not _FRAME_NAME.fullmatch(file.name))
     if others:
-        raise VideoError(
-            f"{folder}: already holds other images ({', '.join(others[:3])}), which would be read back "
-            "as frames; write to a new or empty folder"
-        )
+        raise VideoError(f"{folder}: already holds other images ({', '.join(others[:3])}), which would be read back as frames; write to a new or empty folder")
     for index, pixels in enumerate(video.to_uint8()):
         with _replacing(folder / f"frame_{index:05d}.png") as tmp:
             Image.fromarray(pixels[..., 0] if video.channels == 1 else pixels).save(tmp, format="PNG")

@@ -145,10 +145,7 @@ def fetch(weights: WeightsFile, *, progress: bool = True, timeout: float = 30.0)
     if path is not None:
         return path
     target = cache_dir() / weights.filename
-    manual = (
-        f"To use {weights.name} without a download, put the file at {target} "
-        f"({weights.checksum}), or pass its path as the weights argument."
-    )
+    manual = f"To use {weights.name} without a download, put the file at {target} ({weights.checksum}), or pass its path as the weights argument."
     if offline():
         raise WeightsError(f"{weights.name} is not in the cache and downloads are off (STST_OFFLINE/HF_HUB_OFFLINE). {manual}")
     failures = []
@@ -201,10 +198,7 @@ def _download(url: str, target: Path, sha256: str | None, *, progress: bool, tim
     with opener.open(request, timeout=timeout) as response:
         expected = sha256 or published_sha256([*redirects.hops, response.headers])
         if expected is None:
-            raise ValueError(
-                "the server published no sha256 (X-Linked-Etag or ETag header) to verify the file against; "
-                "download it yourself and pass its path"
-            )
+            raise ValueError("the server published no sha256 (X-Linked-Etag or ETag header) to verify the file against; download it yourself and pass its path")
         total = int(response.headers.get("Content-Length") or 0) or None
         # a temporary sibling, renamed only after verification: an interrupted or
         # corrupted download never sits at the final path

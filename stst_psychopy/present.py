@@ -83,9 +83,7 @@ def present(
 
     frames = load_frames(stimulus, fps)  # a bad stimulus fails before a window opens
     width, height = frames.size
-    logging.console.setLevel(
-        logging.ERROR
-    )  # not PsychoPy's note about a missing monitor profile
+    logging.console.setLevel(logging.ERROR)  # not PsychoPy's note about a missing monitor profile
     window = None
     try:
         window = visual.Window(
@@ -99,8 +97,7 @@ def present(
             color=background,
             colorSpace="rgb",
             allowGUI=not fullscreen,
-            checkTiming=refresh_rate
-            is None,  # measure the refresh rate unless it is given
+            checkTiming=refresh_rate is None,  # measure the refresh rate unless it is given
             winType="pyglet",
         )
         stim = DynamicStim(
@@ -127,11 +124,7 @@ def present(
             )
 
         def describe() -> str:
-            state = (
-                "paused"
-                if stim.isPaused
-                else ("backwards" if stim.reverse else "forwards")
-            )
+            state = "paused" if stim.isPaused else ("backwards" if stim.reverse else "forwards")
             return (
                 f"{Path(str(stim.source)).name}: {stim.nFrames} frames at {stim.fps:.4g} fps on {stim.schedule.refresh_rate:.4g} Hz, "
                 f"{stim.effectiveFps:.4g} fps shown, {state}{', looping' if stim.loop else ''}.  "

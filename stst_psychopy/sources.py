@@ -73,40 +73,26 @@ def load_frames(stimulus, fps: float | None = None) -> Frames:
         Missing or unreadable file, a store that is not finished, an array of
         the wrong shape, type or range, or no frame rate.
     """
-    if stimulus is None or (
-        isinstance(stimulus, str) and stimulus.strip() in ("", "None")
-    ):
-        raise StimulusError(
-            "no stimulus given: pass a stimulus store, a video file or an array (T, H, W, C)"
-        )
+    if stimulus is None or (isinstance(stimulus, str) and stimulus.strip() in ("", "None")):
+        raise StimulusError("no stimulus given: pass a stimulus store, a video file or an array (T, H, W, C)")
     if isinstance(stimulus, Frames):
         frames = stimulus
     elif isinstance(stimulus, (str, os.PathLike)):
         frames = _read_path(Path(stimulus))
-    elif (
-        hasattr(stimulus, "frames")
-        and hasattr(stimulus, "fps")
-        and hasattr(stimulus, "to_uint8")
-    ):
+    elif hasattr(stimulus, "frames") and hasattr(stimulus, "fps") and hasattr(stimulus, "to_uint8"):
         frames = Frames(
             _rgb(stimulus.to_uint8()),
             float(stimulus.fps),
             str(stimulus.source or "video"),
         )
     elif hasattr(stimulus, "__array__") or isinstance(stimulus, (list, tuple)):
-        frames = Frames(
-            _check_array(stimulus), None, f"array {tuple(np.shape(stimulus))}"
-        )
+        frames = Frames(_check_array(stimulus), None, f"array {tuple(np.shape(stimulus))}")
     else:
-        raise StimulusError(
-            f"cannot play a {type(stimulus).__name__}: pass a stimulus store, a video file, a folder of frames or an array (T, H, W, C)"
-        )
+        raise StimulusError(f"cannot play a {type(stimulus).__name__}: pass a stimulus store, a video file, a folder of frames or an array (T, H, W, C)")
     if fps is not None:
         frames = Frames(frames.pixels, _check_fps(fps, frames.source), frames.source)
     if frames.fps is None:
-        raise StimulusError(
-            f"{frames.source} carries no frame rate: pass fps= (frames per second)"
-        )
+        raise StimulusError(f"{frames.source} carries no frame rate: pass fps= (frames per second)")
     return frames
 
 
@@ -114,9 +100,7 @@ def _check_fps(fps, where: str) -> float:
     try:
         value = float(fps)
     except (TypeError, ValueError):
-        raise StimulusError(
-            f"{where}: fps must be a positive number, got {fps!r}"
-        ) from None
+        raise StimulusError(f"{where}: fps must be a positive number, got {fps!r}") from None
     if not np.isfinite(value) or value <= 0:
         raise StimulusError(f"{where}: fps must be a positive number, got {fps!r}")
     return value
@@ -124,18 +108,14 @@ def _check_fps(fps, where: str) -> float:
 
 def _read_path(path: Path) -> Frames:
     if not path.exists():
-        raise StimulusError(
-            f"{path}: no such file or folder (relative paths start from {Path.cwd()})"
-        )
+        raise StimulusError(f"{path}: no such file or folder (relative paths start from {Path.cwd()})")
     from stst_core.errors import STSTError
     from stst_core.store import StimulusStore, is_store
     from stst_core.video import read_video
 
     if path.is_dir() and (path / "zarr.json").is_file():
         if not is_store(path):
-            raise StimulusError(
-                f"{path} is a Zarr group but not a stimulus store (no attribute stst_store='stimulus')"
-            )
+            raise StimulusError(f"{path} is a Zarr group but not a stimulus store (no attribute stst_store='stimulus')")
         store = StimulusStore(path)
         if not store.complete:
             attrs = store.attrs
@@ -163,15 +143,10 @@ def _check_array(array) -> np.ndarray:
         array = array[..., None]
     if array.ndim != 4 or array.shape[-1] not in (1, 3, 4):
         hint = ""
-        if (
-            array.ndim == 4
-            and array.shape[0] in (1, 3)
-            and array.shape[-1] not in (1, 3, 4)
-        ):
+        if array.ndim == 4 and array.shape[0] in (1, 3) and array.shape[-1] not in (1, 3, 4):
             hint = "; this looks like (C, T, H, W): pass array.transpose(1, 2, 3, 0)"
         raise StimulusError(
-            f"frames must be an array of shape (T, H, W, C) with C = 1 (grey), 3 (RGB) or 4 (RGBA), "
-            f"or (T, H, W) for grey, got shape {shape}{hint}"
+            f"frames must be an array of shape (T, H, W, C) with C = 1 (grey), 3 (RGB) or 4 (RGBA), or (T, H, W) for grey, got shape {shape}{hint}"
         )
     if min(array.shape[:3]) < 1:
         raise StimulusError(f"frames must not be empty, got shape {shape}")
@@ -181,31 +156,21 @@ def _check_array(array) -> np.ndarray:
         # other integer types (nested lists of ints, e.g. a serialised stimulus) mean 0-255 too
         low, high = int(array.min()), int(array.max())
         if low < 0 or high > 255:
-            raise StimulusError(
-                f"integer frames must lie in 0-255, got values from {low} to {high} (for [0, 1] values use a float dtype)"
-            )
+            raise StimulusError(f"integer frames must lie in 0-255, got values from {low} to {high} (for [0, 1] values use a float dtype)")
         pixels = array.astype(np.uint8)
     elif np.issubdtype(array.dtype, np.floating):
         if not np.isfinite(array).all():
-            raise StimulusError(
-                "frames hold NaN or infinite values (an unfinished stimulus?)"
-            )
+            raise StimulusError("frames hold NaN or infinite values (an unfinished stimulus?)")
         low, high = float(array.min()), float(array.max())
         if low < -1e-6 or high > 1 + 1e-6:
-            raise StimulusError(
-                f"float frames must lie in [0, 1], got values from {low:.4g} to {high:.4g} (for 0-255 values use dtype uint8)"
-            )
+            raise StimulusError(f"float frames must lie in [0, 1], got values from {low:.4g} to {high:.4g} (for 0-255 values use dtype uint8)")
         pixels = np.round(np.clip(array, 0, 1) * 255).astype(np.uint8)
     else:
-        raise StimulusError(
-            f"frames must be integers in 0-255 (uint8) or float in [0, 1], got dtype {array.dtype}"
-        )
+        raise StimulusError(f"frames must be integers in 0-255 (uint8) or float in [0, 1], got dtype {array.dtype}")
     return _rgb(pixels)
 
 
 def _rgb(pixels: np.ndarray) -> np.ndarray:
-    if (
-        pixels.shape[-1] == 1
-    ):  # grey: replicated, so every frame takes the same (RGB) texture path
+    if pixels.shape[-1] == 1:  # grey: replicated, so every frame takes the same (RGB) texture path
         pixels = np.repeat(pixels, 3, axis=-1)
     return np.ascontiguousarray(pixels)

@@ -150,15 +150,11 @@ class DynamicStim(ImageStim):
         autoLog=None,
     ):
         if not getattr(win, "_haveShaders", True):
-            raise StimulusError(
-                "DynamicStim needs a window with OpenGL shaders (every PsychoPy window since 2020 has them)"
-            )
+            raise StimulusError("DynamicStim needs a window with OpenGL shaders (every PsychoPy window since 2020 has them)")
         if _isBlank(stimulus):
             frames = None  # a placeholder until setStimulus (Builder: the clip comes from a conditions file)
         else:
-            frames = load_frames(
-                stimulus, fps
-            )  # bad input fails before any OpenGL work
+            frames = load_frames(stimulus, fps)  # bad input fails before any OpenGL work
         self._frameTextures = []
         self._frameLists = []
         self._warned = set()
@@ -223,15 +219,9 @@ class DynamicStim(ImageStim):
 
     def _load(self, frames, stimulus) -> None:
         """Upload every frame as a texture and work out the schedule."""
-        schedule = (
-            None if frames is None else self._makeSchedule(frames.n_frames, frames.fps)
-        )
+        schedule = None if frames is None else self._makeSchedule(frames.n_frames, frames.fps)
         # what `stimulus` reports, and PsychoPy's serialize() stores: the path given, else the frames
-        self._stimulus = (
-            str(stimulus)
-            if frames is not None and isinstance(stimulus, (str, os.PathLike))
-            else getattr(frames, "pixels", None)
-        )
+        self._stimulus = str(stimulus) if frames is not None and isinstance(stimulus, (str, os.PathLike)) else getattr(frames, "pixels", None)
         if self._frameTextures:
             # a new clip: frame 0 goes into the stimulus' own texture, as for ImageStim
             self._releaseFrameTextures()
@@ -254,9 +244,7 @@ class DynamicStim(ImageStim):
         for pixels in frames.pixels[1:]:
             texture = GL.GLuint()
             GL.glGenTextures(1, ctypes.byref(texture))
-            textures.append(
-                texture
-            )  # listed first, so that a failed upload is still released
+            textures.append(texture)  # listed first, so that a failed upload is still released
             self._createTexture(
                 Image.fromarray(pixels),
                 id=texture,
@@ -279,25 +267,19 @@ class DynamicStim(ImageStim):
         self.schedule = schedule
         self._warnMismatch()
         if self.win.USE_LEGACY_GL:
-            for frame in range(
-                frames.n_frames
-            ):  # compile the display lists now, not during the trial
+            for frame in range(frames.n_frames):  # compile the display lists now, not during the trial
                 self._useFrameList(frame)
             self._listID = self._baseListID
 
     def _makeSchedule(self, nFrames: int, fps: float) -> FrameSchedule:
-        return FrameSchedule(
-            nFrames, fps, self._resolveRefreshRate(), self.timingPolicy, self.tolerance
-        )
+        return FrameSchedule(nFrames, fps, self._resolveRefreshRate(), self.timingPolicy, self.tolerance)
 
     def _resolveRefreshRate(self) -> float:
         rate = self.refreshRate
         if not _isBlank(rate):
             self._refreshRateSource = "given"
             return rate
-        measured = getattr(
-            self.win, "_monitorFrameRate", None
-        )  # Builder experiments measure it at start-up
+        measured = getattr(self.win, "_monitorFrameRate", None)  # Builder experiments measure it at start-up
         if measured:
             self._refreshRateSource = "measured"
             return float(measured)
@@ -350,9 +332,7 @@ class DynamicStim(ImageStim):
         presentation. Builder calls this at the start of each routine when the
         stimulus comes from a conditions file.
         """
-        frames = (
-            None if _isBlank(stimulus) else load_frames(stimulus, self._requestedFps)
-        )
+        frames = None if _isBlank(stimulus) else load_frames(stimulus, self._requestedFps)
         self._load(frames, stimulus)
         if log or (log is None and self.autoLog):
             self.win.logOnFlip(
@@ -366,9 +346,7 @@ class DynamicStim(ImageStim):
         self._requestedFps = fps
         if not self._nFrames:
             return  # no clip yet: setStimulus uses this rate
-        self.schedule = self._makeSchedule(
-            self._nFrames, self._sourceFps if _isBlank(fps) else fps
-        )
+        self.schedule = self._makeSchedule(self._nFrames, self._sourceFps if _isBlank(fps) else fps)
         self._warnMismatch()
 
     def _warnMismatch(self) -> None:
@@ -503,8 +481,7 @@ class DynamicStim(ImageStim):
             return
         if self.schedule is None:
             raise StimulusError(
-                f"{self.name}: no stimulus loaded; give one when creating the DynamicStim or with setStimulus() "
-                "(in Builder: the Stimulus field)"
+                f"{self.name}: no stimulus loaded; give one when creating the DynamicStim or with setStimulus() (in Builder: the Stimulus field)"
             )
         info = {
             "presentation": len(self.logs) + 1,
@@ -572,9 +549,7 @@ class DynamicStim(ImageStim):
             return
         if firstDrawThisFlip:
             stamp = {}
-            win.timeOnFlip(
-                stamp, "time"
-            )  # PsychoPy's own flip time, assigned before the next call
+            win.timeOnFlip(stamp, "time")  # PsychoPy's own flip time, assigned before the next call
             win.callOnFlip(self._onFlip, playback, stamp)
         self._texID = self._frameTextures[frame]
         try:
@@ -594,11 +569,7 @@ class DynamicStim(ImageStim):
             else:
                 logging.info(message)
             self._dropWarnings += 1
-        if (
-            playback is self._playback
-            and playback.finished
-            and self._playbackState == PLAYING
-        ):
+        if playback is self._playback and playback.finished and self._playbackState == PLAYING:
             self._playbackState = FINISHED
 
     def _describe(self) -> str:
@@ -610,9 +581,7 @@ class DynamicStim(ImageStim):
         return f"<DynamicStim {self.name!r}: {self._describe()}>"
 
     def __del__(self):
-        with contextlib.suppress(
-            Exception
-        ):  # the OpenGL context may already be gone at exit
+        with contextlib.suppress(Exception):  # the OpenGL context may already be gone at exit
             self.clearTextures()
 
 

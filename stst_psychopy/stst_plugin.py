@@ -118,12 +118,8 @@ def present(
     except StimulusError as exc:
         raise click.ClickException(str(exc)) from None
     except Exception as exc:
-        if (
-            type(exc).__name__ == "NoSuchDisplayException"
-        ):  # pyglet's; importing it would need a display
-            raise click.ClickException(
-                f"no display to show the stimulus on ({exc}); on a machine without a screen use xvfb-run"
-            ) from None
+        if type(exc).__name__ == "NoSuchDisplayException":  # pyglet's; importing it would need a display
+            raise click.ClickException(f"no display to show the stimulus on ({exc}); on a machine without a screen use xvfb-run") from None
         raise
 
 

@@ -25,10 +25,7 @@ CI_VARIABLES = ("STST_REQUIRE_TEST_DATA", "CI")
 
 def in_ci() -> bool:
     """Whether tests run in CI, where nothing may be skipped for want of a display."""
-    return any(
-        os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
-        for name in CI_VARIABLES
-    )
+    return any(os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no") for name in CI_VARIABLES)
 
 
 def require_display() -> None:

@@ -135,13 +135,9 @@ class FrameSchedule:
         tolerance: float = DEFAULT_TOLERANCE,
     ):
         if isinstance(n_frames, bool) or not isinstance(n_frames, int) or n_frames < 1:
-            raise TimingError(
-                f"n_frames must be a whole number of at least 1, got {n_frames!r}"
-            )
+            raise TimingError(f"n_frames must be a whole number of at least 1, got {n_frames!r}")
         if policy not in POLICIES:
-            raise TimingError(
-                f"unknown timing policy {policy!r}; choose one of {', '.join(POLICIES)}"
-            )
+            raise TimingError(f"unknown timing policy {policy!r}; choose one of {', '.join(POLICIES)}")
         tolerance = float(tolerance)
         if not 0 <= tolerance < 0.5:
             raise TimingError(f"tolerance must be in [0, 0.5), got {tolerance!r}")
@@ -152,9 +148,7 @@ class FrameSchedule:
         self.tolerance = tolerance
         self.ratio = self.refresh_rate / self.fps
         nearest = math.floor(self.ratio + 0.5)  # halves round up (slower), not to even
-        self.matched = (
-            nearest >= 1 and abs(self.ratio - nearest) <= tolerance * self.ratio
-        )
+        self.matched = nearest >= 1 and abs(self.ratio - nearest) <= tolerance * self.ratio
         if self.matched:
             self.flips_per_frame = nearest
         elif policy == "error":
@@ -177,9 +171,7 @@ class FrameSchedule:
     def _mismatch_message(self) -> str:
         nearest = max(1, math.floor(self.ratio + 0.5))
         floor, ceil = max(1, math.floor(self.ratio)), max(1, math.ceil(self.ratio))
-        options = [
-            f"'nearest' ({nearest} refreshes per frame: plays at {self.refresh_rate / nearest:.4g} fps)"
-        ]
+        options = [f"'nearest' ({nearest} refreshes per frame: plays at {self.refresh_rate / nearest:.4g} fps)"]
         if floor != nearest:
             options.append(f"'floor' ({floor}: {self.refresh_rate / floor:.4g} fps)")
         if ceil != nearest:
@@ -187,9 +179,7 @@ class FrameSchedule:
         if self.ratio < 1:
             options.append(f"'pulldown' (skips frames: {self.fps:.4g} fps on average)")
         else:
-            options.append(
-                f"'pulldown' (alternating {floor} and {ceil} refreshes: {self.fps:.4g} fps on average)"
-            )
+            options.append(f"'pulldown' (alternating {floor} and {ceil} refreshes: {self.fps:.4g} fps on average)")
         return (
             f"a {self.fps:.4g} fps stimulus on a {self.refresh_rate:.4g} Hz display needs {self.ratio:.4g} refreshes per frame, "
             f"not a whole number (tolerance {self.tolerance:.0%}); choose the timing policy "
@@ -218,9 +208,7 @@ class FrameSchedule:
             refresh += 1
         return refresh
 
-    def frame_at(
-        self, refresh: int, *, loop: bool = False, reverse: bool = False
-    ) -> int | None:
+    def frame_at(self, refresh: int, *, loop: bool = False, reverse: bool = False) -> int | None:
         """The frame shown on refresh ``refresh`` (0: the first) of the presentation.
 
         Parameters
@@ -252,9 +240,7 @@ class FrameSchedule:
 
     def frames(self, *, reverse: bool = False) -> list[int]:
         """The frame of every refresh of one pass."""
-        return [
-            self.frame_at(n, reverse=reverse) for n in range(self.refreshes_per_pass)
-        ]
+        return [self.frame_at(n, reverse=reverse) for n in range(self.refreshes_per_pass)]
 
     def describe(self) -> str:
         """One line for logs: the rates and how they were reconciled."""
@@ -273,9 +259,7 @@ class FrameSchedule:
         return f"FrameSchedule({self.describe()})"
 
 
-def missed_refreshes(
-    interval: float, refresh_rate: float, threshold: float = DROP_THRESHOLD
-) -> int:
+def missed_refreshes(interval: float, refresh_rate: float, threshold: float = DROP_THRESHOLD) -> int:
     """Refreshes missed before a flip that came ``interval`` seconds after the previous one.
 
     Zero when the interval is at most ``threshold`` refresh periods (or not
@@ -288,18 +272,12 @@ def missed_refreshes(
     (0, 2, 1)
     """
     period = 1.0 / refresh_rate
-    if (
-        interval is None
-        or not math.isfinite(interval)
-        or interval <= threshold * period
-    ):
+    if interval is None or not math.isfinite(interval) or interval <= threshold * period:
         return 0
     return max(1, round(interval / period) - 1)
 
 
-def detect_dropped(
-    times: Sequence[float], refresh_rate: float, threshold: float = DROP_THRESHOLD
-) -> list[int]:
+def detect_dropped(times: Sequence[float], refresh_rate: float, threshold: float = DROP_THRESHOLD) -> list[int]:
     """Refreshes missed before each flip of a sequence of flip times.
 
     Works on any list of flip times, e.g. a presentation log's ``times`` or
@@ -311,10 +289,7 @@ def detect_dropped(
     >>> detect_dropped([0.0, 0.0167, 0.0333, 0.0833, 0.1], refresh_rate=60)
     [0, 0, 0, 2, 0]
     """
-    return [0] + [
-        missed_refreshes(b - a, refresh_rate, threshold)
-        for a, b in itertools.pairwise(times)
-    ]
+    return [0] + [missed_refreshes(b - a, refresh_rate, threshold) for a, b in itertools.pairwise(times)]
 
 
 @dataclass(frozen=True)
@@ -556,9 +531,7 @@ class Playback:
         if self.paused and self._last_frame is not None:
             frame = self._last_frame
         else:
-            frame = self.schedule.frame_at(
-                self.refresh, loop=self.loop, reverse=self.reverse
-            )
+            frame = self.schedule.frame_at(self.refresh, loop=self.loop, reverse=self.reverse)
             if frame is None:
                 self.finished = True
                 return None
@@ -569,15 +542,9 @@ class Playback:
         """Record the flip that showed the pending frame, at ``time`` seconds."""
         pending = self._pending
         if pending is None:
-            raise RuntimeError(
-                "flipped() without a frame drawn for this flip; call frame_for_flip() first"
-            )
-        interval = (
-            math.nan if self._last_time is None else float(time) - self._last_time
-        )
-        dropped = missed_refreshes(
-            interval, self.schedule.refresh_rate, self.drop_threshold
-        )
+            raise RuntimeError("flipped() without a frame drawn for this flip; call frame_for_flip() first")
+        interval = math.nan if self._last_time is None else float(time) - self._last_time
+        dropped = missed_refreshes(interval, self.schedule.refresh_rate, self.drop_threshold)
         record = FlipRecord(
             len(self.log),
             pending.refresh,

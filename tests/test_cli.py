@@ -56,7 +56,13 @@ def test_backbones_info_msoe():
     assert "Tesfaldet" in result.output and "tesfaldet" in result.output and "analytic" in result.output
     record = json.loads(run("backbones", "info", "msoe", "--size", "96", "--json").output)
     layers = {layer["name"]: layer for layer in record["layers"]}
-    assert layers["concat"] == {"name": "concat", "axes": "CTHW", "channels": 320, "shape": [1, 320, 3, 96, 96], "description": "all levels upsampled to full size"}
+    assert layers["concat"] == {
+        "name": "concat",
+        "axes": "CTHW",
+        "channels": 320,
+        "shape": [1, 320, 3, 96, 96],
+        "description": "all levels upsampled to full size",
+    }
     assert layers["scale2"]["shape"] == [1, 64, 3, 24, 24]
     assert record["temporal_window"] == 2 and record["default_weights"] == "tesfaldet"
 

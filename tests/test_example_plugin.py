@@ -115,7 +115,19 @@ def session(installed):
         "info": ["backbones", "info", "example-tiny3d", "--size", "32", "--json"],
         "synth": ["synth", "stst", str(video), "-o", str(root / "stst.zarr"), "--preset", "offline", "--quiet"]
         + [arg for setting in STST_SETTINGS for arg in ("--set", setting)],
-        "extract": ["extract", str(video), "-o", str(root / "activations.zarr"), "--backbone", "example-tiny3d", "--weights", "random", "--layers", "conv1,pool", "--quiet"],
+        "extract": [
+            "extract",
+            str(video),
+            "-o",
+            str(root / "activations.zarr"),
+            "--backbone",
+            "example-tiny3d",
+            "--weights",
+            "random",
+            "--layers",
+            "conv1,pool",
+            "--quiet",
+        ],
     }
     done = subprocess.run(  # noqa: PLW1510 - the return code is asserted below, with stderr
         [sys.executable, "-c", DRIVER, json.dumps(commands), str(source / "tests")],

@@ -144,7 +144,21 @@ def test_compare_recomputed_by_hand_from_the_store(videos, tmp_path):
     ds = xr.open_zarr(out)
     metamers = tmp_path / "acts2.zarr"
     run("extract", *videos[:2], "-o", metamers, "--backbone", "random-multiscale", "--option", "levels=2", "--option", "channels=8", "--quiet")
-    run("extract", *videos[2:], "-o", metamers, "--backbone", "random-multiscale", "--option", "levels=2", "--option", "channels=8", "--condition", "metamer", "--quiet")
+    run(
+        "extract",
+        *videos[2:],
+        "-o",
+        metamers,
+        "--backbone",
+        "random-multiscale",
+        "--option",
+        "levels=2",
+        "--option",
+        "channels=8",
+        "--condition",
+        "metamer",
+        "--quiet",
+    )
     table = compare(metamers, Selection.parse("condition=natural"), Selection.parse("condition=metamer"), pair_by="order", bootstrap=50)
     independent = xr.open_zarr(metamers)
     for _, row in table.iterrows():
@@ -159,7 +173,24 @@ def test_compare_cli_writes_table_and_figure(videos, tmp_path):
     out = tmp_path / "acts.zarr"
     run("extract", *videos[:2], "-o", out, "--backbone", "msoe", "--weights", "analytic", "--pool", "spatial-mean", "--quiet")
     run("extract", *videos[2:], "-o", out, "--backbone", "msoe", "--weights", "analytic", "--pool", "spatial-mean", "--condition", "metamer", "--quiet")
-    result = run("compare", out, "--between", "condition=natural", "--and", "condition=metamer", "--pair-by", "order", "--metric", "paired-corr", "--bootstrap", "20", "-o", tmp_path / "r.csv", "--plot", tmp_path / "r.png")
+    result = run(
+        "compare",
+        out,
+        "--between",
+        "condition=natural",
+        "--and",
+        "condition=metamer",
+        "--pair-by",
+        "order",
+        "--metric",
+        "paired-corr",
+        "--bootstrap",
+        "20",
+        "-o",
+        tmp_path / "r.csv",
+        "--plot",
+        tmp_path / "r.png",
+    )
     assert result.exit_code == 0, result.output
     assert "concat" in result.output and (tmp_path / "r.csv").read_text().startswith("variable,backbone,layer")
     assert (tmp_path / "r.png").stat().st_size > 5000

@@ -241,6 +241,9 @@ def test_incomparable_videos_are_refused_with_advice(clip):
     small = Video(clip.frames[:, :, :24, :24].contiguous(), clip.fps, "small.mp4")
     with pytest.raises(VideoError, match=r"24x24.*48x48.*--size"):
         evaluate_metrics(small, clip)
+    wide = Video(clip.frames[:, :, :24].contiguous(), clip.fps, "wide.mp4")
+    with pytest.raises(VideoError, match="aspect ratios differ.*crop"):
+        check_comparable(wide, clip)
     faster = Video(clip.frames, 50, "fast.mp4")
     with pytest.raises(VideoError, match="50 fps.*25 fps"):
         check_comparable(faster, clip)

@@ -47,7 +47,7 @@ def stores(tmp_path_factory):
 
 
 def test_metrics_of_two_stores_against_their_own_target(stores, tmp_path):
-    folder, target, metamer, scrambled = stores
+    _, _, metamer, scrambled = stores
     report, table, figure = tmp_path / "report.json", tmp_path / "table.csv", tmp_path / "card.png"
     result = run("metrics", metamer.path, scrambled.path, "-o", report, "--csv", table, "--plot", figure, "--quiet")
     assert result.exit_code == 0, result.output
@@ -69,7 +69,7 @@ def test_metrics_of_two_stores_against_their_own_target(stores, tmp_path):
 
 
 def test_metrics_of_a_video_file_against_a_target(stores, tmp_path):
-    folder, target, metamer, _ = stores
+    _, target, metamer, _ = stores
     generated = write_video(metamer.video(), tmp_path / "metamer.npz")
     result = run("metrics", generated, "--target", metamer.path, *FAST_METRICS, "--quiet")  # a store as target: its target
     assert result.exit_code == 0, result.output
@@ -81,7 +81,9 @@ def test_metrics_of_a_video_file_against_a_target(stores, tmp_path):
 
 def test_metric_options_from_the_command_line(stores, tmp_path):
     _, _, metamer, _ = stores
-    result = run("metrics", metamer.path, "--metric", "gram", "--set", "gram.backbone=msoe", "--set", "gram.weights=analytic", "-o", tmp_path / "r.json", "--quiet")
+    result = run(
+        "metrics", metamer.path, "--metric", "gram", "--set", "gram.backbone=msoe", "--set", "gram.weights=analytic", "-o", tmp_path / "r.json", "--quiet"
+    )
     assert result.exit_code == 0, result.output
     record = json.loads((tmp_path / "r.json").read_text())
     assert list(record["stimuli"][0]["values"]) == ["gram.concat"]
@@ -108,14 +110,24 @@ def test_metrics_errors_say_what_to_do(stores, tmp_path, args, message):
         "video": write_video(target, tmp_path / "video.npz"),
         "small": write_video(Video(target.frames[:, :, :16, :16].contiguous(), target.fps), tmp_path / "small.npz"),
     }
-    result = run("metrics", *[a.format(**paths) for a in args], "--metric", "pixels", "--quiet") if message is None else run(
-        "metrics", *[a.format(**paths) for a in args], "--quiet"
+    result = (
+        run("metrics", *[a.format(**paths) for a in args], "--metric", "pixels", "--quiet")
+        if message is None
+        else run("metrics", *[a.format(**paths) for a in args], "--quiet")
     )
     if message is None:
         assert result.exit_code == 0, result.output
     else:
         assert result.exit_code != 0 and message in result.output, result.output
         assert "Traceback" not in result.output
+
+
+def test_one_report_card_needs_one_target(stores, tmp_path):
+    _, _, metamer, _ = stores
+    other = STPSSynthesizer({"content": drifting(seed=1)}, seed=0).synthesize(tmp_path / "other.zarr", progress=False)
+    result = run("metrics", metamer.path, other.path, "--metric", "pixels", "--plot", tmp_path / "card.png", "--quiet")
+    assert result.exit_code != 0 and "different targets" in result.output and "METRIC" not in result.output  # refused before measuring
+    assert run("metrics", metamer.path, other.path, "--metric", "pixels", "--quiet").exit_code == 0  # each against its own: fine
 
 
 def test_metrics_list():

@@ -210,7 +210,9 @@ def test_a_backbone_that_breaks_its_contract_is_named(site):
             create_backbone("liar")(torch.rand(1, 3, 1, 8, 8))
         with pytest.raises(RegistryError, match="'impostor' from plugin 'sloppy' returned NotABackbone"):
             create_backbone("impostor")
-        with pytest.raises(stst_core.BackboneError, match=r"'squasher' \(plugin 'sloppy'\) .*pool: declared axes 'C' \(batch first: 2 dims\), got shape \(1, 1, 1, 8, 8\)"):
+        with pytest.raises(
+            stst_core.BackboneError, match=r"'squasher' \(plugin 'sloppy'\) .*pool: declared axes 'C' \(batch first: 2 dims\), got shape \(1, 1, 1, 8, 8\)"
+        ):
             create_backbone("squasher")(torch.rand(1, 3, 1, 8, 8))
         # an option the factory does not take (a typo, or left over from another backbone) is named
         with pytest.raises(stst_core.BackboneError, match=r"'liar' \(plugin 'sloppy'\) has no option\(s\) 'levels'; its options: none"):

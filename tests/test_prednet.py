@@ -94,12 +94,28 @@ def test_train_and_eval_commands(tmp_path):
         write_video(Video(clip.contiguous(), 25), paths[-1])
     runner = CliRunner()
     model = tmp_path / "prednet.pt"
-    result = runner.invoke(build_cli(), ["prednet", "train", *map(str, paths), "-o", str(model), "--size", "32", "--frames", "4", "--steps", "3", "--channels", "3,4,8", "--quiet"], catch_exceptions=False)
+    result = runner.invoke(
+        build_cli(),
+        ["prednet", "train", *map(str, paths), "-o", str(model), "--size", "32", "--frames", "4", "--steps", "3", "--channels", "3,4,8", "--quiet"],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     report_path, plot_path = tmp_path / "report.json", tmp_path / "report.png"
     result = runner.invoke(
         build_cli(),
-        ["prednet", "eval", str(model), "--set", f"natural={paths[0]},{paths[1]}", "--set", f"metamer={paths[2]}", "-o", str(report_path), "--plot", str(plot_path)],
+        [
+            "prednet",
+            "eval",
+            str(model),
+            "--set",
+            f"natural={paths[0]},{paths[1]}",
+            "--set",
+            f"metamer={paths[2]}",
+            "-o",
+            str(report_path),
+            "--plot",
+            str(plot_path),
+        ],
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output

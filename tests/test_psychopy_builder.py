@@ -42,14 +42,10 @@ from stst_psychopy import DynamicStim
 from stst_psychopy.components import DynamicStimComponent, compile_experiment
 
 logging.console.setLevel(logging.ERROR)
-EXAMPLE = (
-    Path(__file__).resolve().parents[1] / "docs" / "examples" / "natural-vs-metamer"
-)
+EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "natural-vs-metamer"
 
 
-class TestDynamicStimComponent(
-    BaseComponentTests, _TestLibraryClassMixin, _TestDepthMixin
-):
+class TestDynamicStimComponent(BaseComponentTests, _TestLibraryClassMixin, _TestDepthMixin):
     """PsychoPy's own checks: syntax of the generated code with any start/stop, icons for every
     theme, indentation, disabling, every parameter used, a set method for every settable one, depth."""
 
@@ -59,9 +55,7 @@ class TestDynamicStimComponent(
     test_device_class_refs = None
 
 
-class TestDynamicStimWorksWithBuilderCode(
-    _TestBoilerplateMixin, _TestSerializationMixin
-):
+class TestDynamicStimWorksWithBuilderCode(_TestBoilerplateMixin, _TestSerializationMixin):
     """PsychoPy's checks of library classes that compiled scripts call: name, autoLog and depth
     arguments, a settable status, and serialize()/actualize() round trips."""
 
@@ -69,22 +63,14 @@ class TestDynamicStimWorksWithBuilderCode(
     def stim(self, request, tmp_path):
         from psychopy import visual
 
-        if not hasattr(
-            type(self), "window"
-        ):  # one window for the class: opening one takes a while
-            type(self).window = visual.Window(
-                (64, 64), units="pix", checkTiming=False, allowGUI=False, autoLog=False
-            )
+        if not hasattr(type(self), "window"):  # one window for the class: opening one takes a while
+            type(self).window = visual.Window((64, 64), units="pix", checkTiming=False, allowGUI=False, autoLog=False)
         self.win = self.window
-        frames = np.random.default_rng(0).integers(
-            0, 256, (2, 8, 12, 3), dtype=np.uint8
-        )
+        frames = np.random.default_rng(0).integers(0, 256, (2, 8, 12, 3), dtype=np.uint8)
         if request.param == "file":
             np.save(tmp_path / "clip.npy", frames)
             frames = tmp_path / "clip.npy"
-        self.obj = DynamicStim(
-            self.win, frames, fps=30, refreshRate=60, name="clip", pos=(3, 4)
-        )
+        self.obj = DynamicStim(self.win, frames, fps=30, refreshRate=60, name="clip", pos=(3, 4))
         yield
         self.obj.clearTextures()
 
@@ -100,9 +86,7 @@ class TestDynamicStimWorksWithBuilderCode(
             2,
             (3, 4),
         )
-        assert np.array_equal(
-            np.asarray(copy.stimulus), np.asarray(self.obj.stimulus)
-        )  # the path, or the frames
+        assert np.array_equal(np.asarray(copy.stimulus), np.asarray(self.obj.stimulus))  # the path, or the frames
 
     @classmethod
     def teardown_class(cls):
@@ -117,10 +101,7 @@ def test_plugin_registers_the_component_and_the_stimulus():
 
     assert visual.DynamicStim is DynamicStim
     assert getAllComponents()["DynamicStimComponent"] is DynamicStimComponent
-    assert (
-        DynamicStimComponent.categories == ["Stimuli"]
-        and DynamicStimComponent.plugin == "stst-toolkit"
-    )
+    assert DynamicStimComponent.categories == ["Stimuli"] and DynamicStimComponent.plugin == "stst-toolkit"
 
 
 def test_every_parameter_has_a_label_and_a_hint():
@@ -176,26 +157,17 @@ def test_generated_code_uses_dynamicstim_and_takes_the_stimulus_from_conditions(
     compile(script, "experiment.py", "exec")
     assert "from stst_psychopy import DynamicStim" in script
     assert "clip = DynamicStim(" in script
-    assert (
-        "stimulus=None, fps=30.0, refreshRate=60.0" in script
-    )  # loaded at each routine start instead
+    assert "stimulus=None, fps=30.0, refreshRate=60.0" in script  # loaded at each routine start instead
     assert "timingPolicy='pulldown', loop=True" in script
     assert "clip.setStimulus(movieFile)" in script
     assert "clip.play()" in script and "or clip.isFinished:" in script
     assert "continueRoutine = False" in script
-    assert (
-        "clip.log.to_csv(thisExp.dataFileName + '_clip_flips.csv', append=True)"
-        in script
-    )
+    assert "clip.log.to_csv(thisExp.dataFileName + '_clip_flips.csv', append=True)" in script
     assert "thisExp.addData('clip.' + _key, _value)" in script
     comp.params["saveFlipLog"].val = False
-    comp.params[
-        "refreshRate"
-    ].val = ""  # blank: the experiment's rate, measured or set in its settings
+    comp.params["refreshRate"].val = ""  # blank: the experiment's rate, measured or set in its settings
     script = exp.writeScript(target="PsychoPy")
-    assert (
-        "_flips.csv" not in script and "refreshRate=expInfo.get('frameRate')" in script
-    )
+    assert "_flips.csv" not in script and "refreshRate=expInfo.get('frameRate')" in script
 
 
 def test_psyexp_round_trip(tmp_path):
@@ -210,20 +182,13 @@ def test_psyexp_round_trip(tmp_path):
     loaded.loadFromXML(str(path))
     clip = loaded.routines["trial"].getComponentFromName("clip")
     assert type(clip) is DynamicStimComponent
-    assert (
-        clip.params["stimulus"].val == "$movieFile"
-        and clip.params["stimulus"].updates == "set every repeat"
-    )
+    assert clip.params["stimulus"].val == "$movieFile" and clip.params["stimulus"].updates == "set every repeat"
     assert clip.params["reverse"].val is True
 
 
 def _without_date(script: str) -> list[str]:
     # the compiler stamps the date; the committed copy says it must not be linted
-    return [
-        line
-        for line in script.splitlines()
-        if not line.startswith(("    on ", "# ruff: noqa"))
-    ]
+    return [line for line in script.splitlines() if not line.startswith(("    on ", "# ruff: noqa"))]
 
 
 def _module(path: Path):
@@ -238,26 +203,17 @@ def test_example_experiment_runs_headless_saves_data_and_is_analysed(tmp_path):
         shutil.copy(EXAMPLE / name, tmp_path / name)
 
     # one clip and its metamer, made by the STST synthesizer with tiny settings
-    conditions = _module(tmp_path / "make_stimuli.py").main(
-        ["--fast", "--clips", "1", "--out", str(tmp_path)]
-    )
+    conditions = _module(tmp_path / "make_stimuli.py").main(["--fast", "--clips", "1", "--out", str(tmp_path)])
     with conditions.open() as handle:
         rows = list(csv.DictReader(handle))
     assert [row["natural_interval"] for row in rows] == ["1", "2"]
-    assert (
-        tmp_path / rows[0]["stimulus2"]
-    ).is_dir()  # the metamer is a stimulus store, played as it is
+    assert (tmp_path / rows[0]["stimulus2"]).is_dir()  # the metamer is a stimulus store, played as it is
 
     script = compile_experiment(tmp_path / "natural_vs_metamer.psyexp")
     import psychopy
 
-    if (
-        f"psychopyVersion = '{psychopy.__version__}'"
-        in (EXAMPLE / "natural_vs_metamer.py").read_text()
-    ):
-        assert _without_date(script.read_text()) == _without_date(
-            (EXAMPLE / "natural_vs_metamer.py").read_text()
-        ), (
+    if f"psychopyVersion = '{psychopy.__version__}'" in (EXAMPLE / "natural_vs_metamer.py").read_text():
+        assert _without_date(script.read_text()) == _without_date((EXAMPLE / "natural_vs_metamer.py").read_text()), (
             "docs/examples/natural-vs-metamer/natural_vs_metamer.py is out of date: recompile it from the .psyexp (see docs/psychopy.md)"
         )
 
@@ -273,30 +229,19 @@ def test_example_experiment_runs_headless_saves_data_and_is_analysed(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
 
-    data = [
-        p
-        for p in (tmp_path / "data").glob("pilot_natural_vs_metamer_*.csv")
-        if not p.name.endswith("_flips.csv")
-    ]
+    data = [p for p in (tmp_path / "data").glob("pilot_natural_vs_metamer_*.csv") if not p.name.endswith("_flips.csv")]
     assert len(data) == 1
-    with data[0].open(
-        encoding="utf-8-sig"
-    ) as handle:  # PsychoPy writes a byte-order mark
+    with data[0].open(encoding="utf-8-sig") as handle:  # PsychoPy writes a byte-order mark
         trials = [row for row in csv.DictReader(handle) if row["clip"]]
     assert len(trials) == 2
     for trial in trials:
-        assert trial["resp.keys"] in ("1", "2") and int(float(trial["resp.corr"])) == (
-            trial["resp.keys"] == trial["corrAns"]
-        )
+        assert trial["resp.keys"] in ("1", "2") and int(float(trial["resp.corr"])) == (trial["resp.keys"] == trial["corrAns"])
         # clip1 waits for the whole 0.5 s fixation, however long it took to load
         fixation_shown = float(trial["clip1.started"]) - float(trial["fixation1.started"])
         assert fixation_shown > 0.5 - 0.02, fixation_shown
         for interval in ("clip1", "clip2"):
             assert trial[f"{interval}.source"] == trial[f"stimulus{interval[-1]}"]
-            assert (
-                int(float(trial[f"{interval}.frames_shown"])) == 3
-                and int(float(trial[f"{interval}.flips"])) >= 3
-            )
+            assert int(float(trial[f"{interval}.frames_shown"])) == 3 and int(float(trial[f"{interval}.flips"])) >= 3
 
     # the flip logs: one row per flip of every presentation, matching the counts in the data file
     for interval in ("clip1", "clip2"):
@@ -304,22 +249,13 @@ def test_example_experiment_runs_headless_saves_data_and_is_analysed(tmp_path):
         with flips_file.open() as handle:
             flips = list(csv.DictReader(handle))
         for trial in trials:
-            presentation = [
-                f
-                for f in flips
-                if f["presentation"]
-                == str(int(float(trial[f"{interval}.presentation"])))
-            ]
+            presentation = [f for f in flips if f["presentation"] == str(int(float(trial[f"{interval}.presentation"])))]
             assert len(presentation) == int(float(trial[f"{interval}.flips"]))
-            assert [int(f["flip"]) for f in presentation] == list(
-                range(len(presentation))
-            )
+            assert [int(f["flip"]) for f in presentation] == list(range(len(presentation)))
             frames = [int(f["frame"]) for f in presentation]
             assert frames == sorted(frames) and set(frames) == {0, 1, 2}
 
-    table = _module(tmp_path / "analyse.py").main(
-        [str(tmp_path / "data"), "--out", str(tmp_path / "results.csv")]
-    )
+    table = _module(tmp_path / "analyse.py").main([str(tmp_path / "data"), "--out", str(tmp_path / "results.csv")])
     overall = table[table["condition"] == "all"].iloc[0]
     correct = sum(int(float(t["resp.corr"])) for t in trials)
     assert overall["trials"] == 2 and overall["correct"] == correct

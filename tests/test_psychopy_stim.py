@@ -73,14 +73,7 @@ def test_schedule_rates_and_pulldown_keeps_the_duration():
     assert nearest.speed == pytest.approx(1.2)
     pulldown = FrameSchedule(240, 24, 60, "pulldown")
     assert pulldown.flips_per_frame is None and pulldown.effective_fps == 24
-    runs = np.diff(
-        [0]
-        + [
-            n
-            for n in range(1, pulldown.refreshes_per_pass)
-            if pulldown.frame_at(n) != pulldown.frame_at(n - 1)
-        ]
-    )
+    runs = np.diff([0] + [n for n in range(1, pulldown.refreshes_per_pass) if pulldown.frame_at(n) != pulldown.frame_at(n - 1)])
     assert set(runs) == {2, 3}  # whole refreshes, alternating
     assert pulldown.duration == pytest.approx(10.0, abs=1 / 60)
 
@@ -104,16 +97,8 @@ def test_policy_error_explains_the_choices():
     with pytest.raises(TimingError) as info:
         FrameSchedule(8, 24, 60, "error")
     message = str(info.value)
-    assert (
-        "24 fps" in message
-        and "60 Hz" in message
-        and "2.5 refreshes per frame" in message
-    )
-    assert (
-        "'nearest'" in message
-        and "'floor' (2: 30 fps)" in message
-        and "'pulldown'" in message
-    )
+    assert "24 fps" in message and "60 Hz" in message and "2.5 refreshes per frame" in message
+    assert "'nearest'" in message and "'floor' (2: 30 fps)" in message and "'pulldown'" in message
 
 
 @pytest.mark.parametrize(
@@ -151,9 +136,7 @@ def test_missed_refreshes():
 def run_playback(playback, times):
     for t in times:
         assert playback.frame_for_flip() is not None
-        assert (
-            playback.frame_for_flip() == playback.frame_for_flip()
-        )  # same frame until the flip
+        assert playback.frame_for_flip() == playback.frame_for_flip()  # same frame until the flip
         playback.flipped(t)
     return playback.log
 
@@ -200,18 +183,12 @@ def test_playback_pause_holds_the_frame_and_resume_continues():
 
 
 def test_log_to_csv(tmp_path):
-    log = run_playback(
-        Playback(FrameSchedule(2, 60, 60), info={"presentation": 3}), [0.0, 1 / 60]
-    )
+    log = run_playback(Playback(FrameSchedule(2, 60, 60), info={"presentation": 3}), [0.0, 1 / 60])
     path = log.to_csv(tmp_path / "flips.csv", trial=7)
     log.to_csv(path, append=True, trial=8)
     lines = path.read_text().splitlines()
-    assert (
-        lines[0] == "trial,presentation,flip,refresh,frame,time,interval,dropped,paused"
-    )
-    assert lines[1].startswith("7,3,0,0,0,0.0,nan,0,False") and lines[4].startswith(
-        "8,3,1,1,1,"
-    )
+    assert lines[0] == "trial,presentation,flip,refresh,frame,time,interval,dropped,paused"
+    assert lines[1].startswith("7,3,0,0,0,0.0,nan,0,False") and lines[4].startswith("8,3,1,1,1,")
     assert len(lines) == 5
 
 
@@ -219,9 +196,7 @@ def test_log_to_csv(tmp_path):
 
 
 def clip(frames=4, height=32, width=48, seed=0):
-    return np.random.default_rng(seed).integers(
-        0, 256, (frames, height, width, 3), dtype=np.uint8
-    )
+    return np.random.default_rng(seed).integers(0, 256, (frames, height, width, 3), dtype=np.uint8)
 
 
 @pytest.mark.parametrize(
@@ -275,9 +250,7 @@ def test_bad_paths(tmp_path):
 def test_arrays_become_uint8_rgb():
     pixels = clip()
     assert np.array_equal(load_frames(pixels / 255.0, fps=30).pixels, pixels)
-    assert np.array_equal(
-        load_frames(pixels.tolist(), fps=30).pixels, pixels
-    )  # nested lists of ints: 0-255
+    assert np.array_equal(load_frames(pixels.tolist(), fps=30).pixels, pixels)  # nested lists of ints: 0-255
     grey = load_frames(pixels[..., 0], fps=30).pixels
     assert grey.shape == pixels.shape and np.array_equal(grey[..., 2], pixels[..., 0])
 
@@ -356,19 +329,13 @@ def test_rendered_frames_equal_the_source(win, DynamicStim, kind):
 def test_position_contrast_opacity_and_reverse(win, DynamicStim):
     pixels = clip()
     background = back_buffer(win)[0, 0].astype(int)  # the window colour, mid grey
-    stim = DynamicStim(
-        win, pixels, fps=60, refreshRate=60, reverse=True, pos=(10, 0), contrast=0.5
-    )
+    stim = DynamicStim(win, pixels, fps=60, refreshRate=60, reverse=True, pos=(10, 0), contrast=0.5)
     images = shown(stim, win)
     assert stim.log.frames == [3, 2, 1, 0]
     expected = 127.5 + 0.5 * (pixels[3].astype(float) - 127.5)
     assert np.abs(centre(images[0], dx=10) - expected).max() <= 2
-    assert np.all(
-        centre(images[0], dx=-W + 10)[:, :8] == background
-    )  # left of the shifted stimulus: background
-    faded = DynamicStim(
-        win, pixels, fps=60, refreshRate=60, opacity=0.5, flipHoriz=True
-    )
+    assert np.all(centre(images[0], dx=-W + 10)[:, :8] == background)  # left of the shifted stimulus: background
+    faded = DynamicStim(win, pixels, fps=60, refreshRate=60, opacity=0.5, flipHoriz=True)
     image = shown(faded, win)[1]
     expected = 0.5 * pixels[1][:, ::-1] + 0.5 * background
     assert np.abs(centre(image) - expected).max() <= 2
@@ -382,26 +349,18 @@ def test_position_contrast_opacity_and_reverse(win, DynamicStim):
         (24, 60, "pulldown", [0, 0, 1, 1, 1, 2, 2]),
     ],
 )
-def test_each_frame_lasts_whole_flips_and_every_flip_is_logged(
-    win, DynamicStim, fps, refresh, policy, frames
-):
+def test_each_frame_lasts_whole_flips_and_every_flip_is_logged(win, DynamicStim, fps, refresh, policy, frames):
     pixels = clip(3)
     stim = DynamicStim(win, pixels, fps=fps, refreshRate=refresh, timingPolicy=policy)
     images = shown(stim, win)
     log = stim.log
-    assert (
-        len(images) == len(frames) == log.n_flips
-    )  # one entry per flip, and the clip ends on time
+    assert len(images) == len(frames) == log.n_flips  # one entry per flip, and the clip ends on time
     assert log.frames == frames and [r.flip for r in log] == list(range(len(frames)))
     for image, frame in zip(images, frames):
         assert np.abs(centre(image) - pixels[frame]).max() <= 1
     times = log.times
     assert all(b > a for a, b in itertools.pairwise(times))
-    assert (
-        log.info["refresh_rate"] == refresh
-        and log.info["policy"] == policy
-        and log.info["presentation"] == 1
-    )
+    assert log.info["refresh_rate"] == refresh and log.info["policy"] == policy and log.info["presentation"] == 1
     assert stim.duration == pytest.approx(len(frames) / refresh)
 
 
@@ -422,9 +381,7 @@ def test_dropped_frames_are_detected_and_logged(win, DynamicStim, catch_up):
         assert record.dropped == missed_refreshes(record.interval, 10)
     refreshes = [r.refresh for r in log]
     if catch_up:  # the content moves on by what was missed
-        assert all(
-            b == a + 1 + r.dropped for a, b, r in zip(refreshes, refreshes[1:], log)
-        )
+        assert all(b == a + 1 + r.dropped for a, b, r in zip(refreshes, refreshes[1:], log))
         assert log.frames[3] == 3 + log[2].dropped
     else:  # every frame is still shown; the presentation runs late
         assert log.frames == list(range(8)) and refreshes == list(range(8))
@@ -465,18 +422,12 @@ def test_pause_resume_stop_and_replay(win, DynamicStim):
     stim.stop()
     assert stim.isFinished
     stim.draw()
-    assert np.all(
-        centre(back_buffer(win)) == back_buffer(win)[0, 0]
-    )  # nothing drawn once stopped
+    assert np.all(centre(back_buffer(win)) == back_buffer(win)[0, 0])  # nothing drawn once stopped
     win.flip()
     assert log.n_flips == 10
     stim.replay()
     flip(1)
-    assert (
-        len(stim.logs) == 2
-        and stim.log.info["presentation"] == 2
-        and stim.log.frames == [0]
-    )
+    assert len(stim.logs) == 2 and stim.log.info["presentation"] == 2 and stim.log.frames == [0]
     assert stim.frameIndex == 0
 
 
@@ -487,9 +438,7 @@ def test_frames_are_textures_before_the_trial(win, DynamicStim, monkeypatch):
     assert len(textures) == 5 and len(set(textures)) == 5
 
     def no_work_while_playing(*args, **kwargs):
-        raise AssertionError(
-            "texture upload or display-list compilation during playback"
-        )
+        raise AssertionError("texture upload or display-list compilation during playback")
 
     monkeypatch.setattr(stim, "_createTexture", no_work_while_playing)
     monkeypatch.setattr(stim, "_updateList", no_work_while_playing)
@@ -547,9 +496,7 @@ def stst_store(tmp_path_factory):
     generator = torch.Generator().manual_seed(0)
     base = torch.rand(3, 24, 40, generator=generator)
     target = Video(
-        torch.stack(
-            [torch.roll(base, 2 * t, dims=2)[:, :, :32] for t in range(3)], dim=1
-        ).contiguous(),
+        torch.stack([torch.roll(base, 2 * t, dims=2)[:, :, :32] for t in range(3)], dim=1).contiguous(),
         fps=25,
         source="drift",
     )
@@ -565,15 +512,11 @@ def stst_store(tmp_path_factory):
         ],
     )
     path = tmp_path_factory.mktemp("stst") / "metamer.zarr"
-    STSTSynthesizer({"content": target}, config, seed=0).synthesize(
-        path, progress=False
-    )
+    STSTSynthesizer({"content": target}, config, seed=0).synthesize(path, progress=False)
     return path
 
 
-def test_a_store_from_the_stst_synthesizer_plays_without_conversion(
-    win, DynamicStim, stst_store, tmp_path
-):
+def test_a_store_from_the_stst_synthesizer_plays_without_conversion(win, DynamicStim, stst_store, tmp_path):
     from stst_core.store import StimulusStore
 
     expected = StimulusStore(stst_store).video().to_uint8()
@@ -600,9 +543,7 @@ def test_video_files_keep_their_rate_unless_told(win, DynamicStim, tmp_path):
 
     from stst_core import Video, read_video, write_video
 
-    video = Video(
-        torch.rand(3, 4, 16, 24, generator=torch.Generator().manual_seed(3)), fps=20
-    )
+    video = Video(torch.rand(3, 4, 16, 24, generator=torch.Generator().manual_seed(3)), fps=20)
     npz = write_video(video, tmp_path / "clip.npz")
     mp4 = write_video(video, tmp_path / "clip.mp4")
     stim = DynamicStim(win, npz, refreshRate=60)

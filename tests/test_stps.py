@@ -7,7 +7,7 @@ import torch.nn.functional as F
 import xarray as xr
 from click.testing import CliRunner
 
-from stst_core import ConfigError, Video, get_registry, read_video, write_video
+from stst_core import ConfigError, STSTError, Video, get_registry, read_video, write_video
 from stst_core.cli import build_cli
 from stst_core.store import StimulusStore
 from stst_stps import STPSSynthesizer, amplitude_change, map_to_unit, scramble_phase
@@ -42,9 +42,25 @@ def test_the_amplitude_spectrum_is_kept_and_the_result_is_real(per_channel):
     torch.testing.assert_close(raw.mean(dim=(1, 2, 3)), video.frames.double().mean(dim=(1, 2, 3)))  # the mean too
 
 
+def test_the_phase_field_is_hermitian_so_the_scrambled_video_is_real():
+    # odd and even sizes: even ones have self-conjugate planes (Nyquist), where the phase must be 0 or π
+    video = Video(natural_like(frames=6, size=10).frames[:, :, :9], fps=25)
+    shape = tuple(video.shape[1:])
+    phase = torch.angle(torch.fft.fftn(torch.rand(shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)))
+    mirrored = torch.roll(phase.flip(0, 1, 2), shifts=(1, 1, 1), dims=(0, 1, 2))  # φ(−f)
+    torch.testing.assert_close(torch.polar(torch.ones_like(phase), phase + mirrored), torch.ones_like(phase, dtype=torch.complex128))
+    # the full complex inverse transform, not irfftn (which would drop an imaginary part silently)
+    full = torch.fft.ifftn(torch.fft.fftn(video.frames.double(), dim=(1, 2, 3)) * torch.polar(torch.ones_like(phase), phase), dim=(1, 2, 3))
+    assert float(full.imag.abs().max()) < 1e-12 * float(full.real.abs().max())
+    torch.testing.assert_close(scramble_phase(video.frames, seed=3), full.real, rtol=0, atol=1e-12)
+
+
 def test_one_shared_phase_field_keeps_colour_relations():
     video = natural_like()
-    cross = lambda x: spectrum(x)[0] * spectrum(x)[1].conj()  # noqa: E731 - phase differences between R and G
+
+    def cross(frames):  # phase differences between R and G, frequency by frequency
+        return spectrum(frames)[0] * spectrum(frames)[1].conj()
+
     original = cross(video.frames)
     mask = original.abs() > 1e-6 * original.abs().max()
     shared, independent = (cross(scramble_phase(video.frames, seed=1, per_channel=p)) for p in (False, True))
@@ -123,6 +139,11 @@ def test_stst_synth_stps_and_export(tmp_path):
     assert result.exit_code == 0, result.output
     store = StimulusStore(out)
     assert store.complete and store.attrs["seed"] == 7 and store.config["per_channel"] is True
+    assert "6 frames of" in result.output
+    again = runner.invoke(build_cli(), ["synth", "stps", str(clip), "-o", str(out), "--seed", "7", "--set", "per_channel=true", "--quiet"])
+    assert again.exit_code == 0 and "already complete, left as it is" in again.output
+    with pytest.raises(STSTError, match="store's own attributes"):
+        store.update_attrs({"status": "complete", "stps_note": 1})
     exported = tmp_path / "stps.npz"
     result = runner.invoke(build_cli(), ["export", str(out), str(exported)])
     assert result.exit_code == 0, result.output

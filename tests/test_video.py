@@ -17,9 +17,7 @@ from stst_core.video import Video, read_video, video_format, write_video
 
 def moving_gradient(num_frames: int = 8, height: int = 32, width: int = 48) -> np.ndarray:
     """A smooth colour pattern that drifts a little each frame: (T, H, W, 3) uint8."""
-    t, y, x = np.meshgrid(
-        np.arange(num_frames) / num_frames, np.arange(height) / height, np.arange(width) / width, indexing="ij"
-    )
+    t, y, x = np.meshgrid(np.arange(num_frames) / num_frames, np.arange(height) / height, np.arange(width) / width, indexing="ij")
     red = 0.5 + 0.4 * np.sin(2 * np.pi * (x + t))
     green = 0.5 + 0.4 * np.cos(2 * np.pi * (y + t))
     blue = 0.3 + 0.2 * (x + y)

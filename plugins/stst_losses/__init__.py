@@ -123,6 +123,7 @@ def mean_embedding(synthesised: torch.Tensor, target: torch.Tensor) -> torch.Ten
     first-order statistic that Gram matrices leave implicit, and what LEAPS'
     priming term matches.
     """
+
     def embedding(x):
         return x.transpose(0, 1).reshape(x.shape[1], -1).mean(dim=1)
 

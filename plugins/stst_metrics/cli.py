@@ -6,8 +6,9 @@ import csv
 import json
 import math
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import click
 
@@ -99,7 +100,9 @@ def _selection_options(frames: int | None = None):
 @click.option("--target", type=click.Path(path_type=Path), help="The video to compare with (a file, or a store: its target). Default: each store's own target.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the values as JSON.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the values as CSV (one row per stimulus).")
-@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Draw a report card (PNG): frames, power spectra, flow histograms, autocorrelation.")
+@click.option(
+    "--plot", type=click.Path(dir_okay=False, path_type=Path), help="Draw a report card (PNG): frames, power spectra, flow histograms, autocorrelation."
+)
 @click.option("--metric", "patterns", multiple=True, metavar="NAME", help="Only these metrics (names or wildcards such as 'flow*'; repeatable). Default: all.")
 @click.option("--set", "settings", multiple=True, metavar="METRIC.OPTION=VALUE", help="An option of a metric, e.g. --set gram.backbone=msoe (repeatable).")
 @_selection_options()
@@ -111,7 +114,7 @@ def metrics(generated, target, output, csv_path, plot, patterns, settings, start
 
     Every metric is distance-like (0 = the same as the target) except
     novelty, which is 1 for an exact copy. `stst metrics --list` names them;
-    docs: "Measuring stimuli".
+    docs: "Stimulus metrics".
     """
     if list_only:
         registry = get_registry("metrics")
@@ -123,17 +126,21 @@ def metrics(generated, target, output, csv_path, plot, patterns, settings, start
     built = create_metrics(patterns or None, options)
     selection = {"start": start, "num_frames": frames, "stride": stride, "size": size}
     common_target = _read_target(target, selection) if target else None
+    stimuli = []  # (path, label, method, video, target): all read and checked before anything is measured
+    for path in generated:
+        video, own_target = read_stimulus(path, **selection)
+        reference = common_target or own_target
+        if reference is None:
+            raise STSTError(f"{path} is a video file, which records no target; give one with --target")
+        method = StimulusStore(path).method if is_store(path) else None
+        stimuli.append((path, path.name + (f" ({method})" if method else ""), method, video, reference))
+    if plot and len({video_fingerprint(s[4])["sha256"] for s in stimuli}) > 1:
+        raise STSTError("the stimuli have different targets, so one report card cannot show them; give --target, or plot them one by one")
+
     results = Results(built, options)
-    stimuli = []
-    with click.progressbar(generated, label="measuring", hidden=quiet, file=sys.stderr) as bar:
-        for path in bar:
-            video, own_target = read_stimulus(path, **selection)
-            reference = common_target or own_target
-            if reference is None:
-                raise STSTError(f"{path} is a video file, which records no target; give one with --target")
-            method = StimulusStore(path).method if is_store(path) else None
+    with click.progressbar(stimuli, label="measuring", hidden=quiet, file=sys.stderr) as bar:
+        for path, _, method, video, reference in bar:
             results.add(path.name, str(path), method, reference, evaluate_metrics(video, reference, metrics=built))
-            stimuli.append((f"{path.name}" + (f" ({method})" if method else ""), video, reference))
     click.echo(results.table())
     written = []
     if output:
@@ -141,12 +148,9 @@ def metrics(generated, target, output, csv_path, plot, patterns, settings, start
     if csv_path:
         written.append(results.write_csv(csv_path))
     if plot:
-        references = {video_fingerprint(r)["sha256"] for _, _, r in stimuli}
-        if len(references) > 1:
-            raise STSTError("the stimuli have different targets, so one report card cannot show them; give --target, or plot them one by one")
         from .report import report_card
 
-        written.append(report_card(stimuli[0][2], [(label, video) for label, video, _ in stimuli], plot))
+        written.append(report_card(stimuli[0][4], [(label, video) for _, label, _, video, _ in stimuli], plot))
     for path in written:
         click.echo(f"wrote {path}")
 
@@ -189,8 +193,12 @@ def method_configs(names: Sequence[str], presets: Sequence[str], overrides: Sequ
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for stores, videos, metrics and the report card.")
 @click.option("--methods", default="stst,stps", show_default=True, help="Registered synthesizers to compare, comma-separated.")
-@click.option("--preset", "presets", multiple=True, metavar="METHOD=PRESET", help="A method's preset (default: 'offline' where a method has one, else its default).")
-@click.option("--set", "overrides", multiple=True, metavar="METHOD:KEY=VALUE", help="Override a method's setting, e.g. --set stst:octaves.0.steps=50 (repeatable).")
+@click.option(
+    "--preset", "presets", multiple=True, metavar="METHOD=PRESET", help="A method's preset (default: 'offline' where a method has one, else its default)."
+)
+@click.option(
+    "--set", "overrides", multiple=True, metavar="METHOD:KEY=VALUE", help="Override a method's setting, e.g. --set stst:octaves.0.steps=50 (repeatable)."
+)
 @_selection_options(frames=8)
 @click.option("--size", type=click.IntRange(min=16), default=128, show_default=True, help="Resize so that the longer side has PX pixels.")
 @click.option("--metric", "patterns", multiple=True, metavar="NAME", help="Only these metrics (names or wildcards; repeatable). Default: all.")

@@ -112,7 +112,7 @@ def _pyramid(g: np.ndarray, levels: int) -> list[np.ndarray]:
 
 def oriented_energies(g: np.ndarray, directions: list[Direction], *, sigma: float = 1.0, pool: float = 2.0) -> np.ndarray:
     """Locally pooled energies ``(K, T', H', W')`` of ``(T, H, W)`` along each direction (valid positions only)."""
-    radius = max(1, int(math.ceil(2 * sigma)))
+    radius = max(1, math.ceil(2 * sigma))
     if min(g.shape) < 2 * radius + 1:
         raise ValueError(f"needs at least {2 * radius + 1} frames and pixels per side, got {g.shape}")
     kernels = gaussian_derivative_kernels(sigma, radius)
@@ -197,7 +197,14 @@ class OrientedEnergyDistance:
             raise ConfigError(f"oriented_energy: speeds must be positive numbers, got {speeds!r}")
         if sigma <= 0 or pool <= 0 or epsilon <= 0:
             raise ConfigError("oriented_energy: sigma, pool and epsilon must be positive")
-        self.options = dict(directions=directions, speeds=tuple(float(s) for s in speeds), levels=levels, sigma=float(sigma), pool=float(pool), epsilon=float(epsilon))
+        self.options = {
+            "directions": directions,
+            "speeds": tuple(float(s) for s in speeds),
+            "levels": levels,
+            "sigma": float(sigma),
+            "pool": float(pool),
+            "epsilon": float(epsilon),
+        }
 
     @property
     def min_frames(self) -> int:

@@ -33,10 +33,7 @@ def _window_sums(x: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     """Sums of ``x`` over every window of ``shape`` that fits inside it (3-D summed-area table)."""
     c = np.pad(x, [(1, 0)] * 3).cumsum(0).cumsum(1).cumsum(2)
     a, b, d = shape
-    return (
-        c[a:, b:, d:] - c[:-a, b:, d:] - c[a:, :-b, d:] - c[a:, b:, :-d]
-        + c[:-a, :-b, d:] + c[:-a, b:, :-d] + c[a:, :-b, :-d] - c[:-a, :-b, :-d]
-    )
+    return c[a:, b:, d:] - c[:-a, b:, d:] - c[a:, :-b, d:] - c[a:, b:, :-d] + c[:-a, :-b, d:] + c[:-a, b:, :-d] + c[a:, :-b, :-d] - c[:-a, :-b, :-d]
 
 
 def _grid(length: int, size: int, step: int) -> np.ndarray:

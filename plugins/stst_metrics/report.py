@@ -10,22 +10,22 @@ drawn in black in every panel.
 
 from __future__ import annotations
 
+import itertools
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")  # files only: works on machines without a display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+# a Figure without pyplot draws with Agg into files: no display, no global backend switch, nothing to close
+from matplotlib.figure import Figure
 
-from stst_core.report import pick_frames  # noqa: E402
-from stst_core.video import Video  # noqa: E402
+from stst_core.report import pick_frames
+from stst_core.video import Video
 
-from .autocorrelation import autocorrelation_curve  # noqa: E402
-from .flow import SPEED_EDGES, flow_statistics  # noqa: E402
-from .spectrum import binned_power  # noqa: E402
+from .autocorrelation import autocorrelation_curve
+from .flow import SPEED_EDGES, flow_statistics
+from .spectrum import binned_power
 
 
 def _bin_centres(edges: np.ndarray) -> np.ndarray:
@@ -42,8 +42,10 @@ def report_card(target: Video, stimuli: Sequence[tuple[str, Video]], path: str |
     aspect = target.height / target.width
     width = 12.0
     frame_height = width / len(indices) * aspect * 0.85
-    fig = plt.figure(figsize=(width, frame_height * len(videos) + 6.4))
-    top, bottom = fig.subfigures(2, 1, height_ratios=[frame_height * len(videos), 6.4])
+    header = 0.3 + (0.35 if title else 0.0)  # inches above the frames: their headings, and the title
+    top_height = frame_height * len(videos) + header
+    fig = Figure(figsize=(width, top_height + 6.4))
+    top, bottom = fig.subfigures(2, 1, height_ratios=[top_height, 6.4])
 
     axes = top.subplots(len(videos), len(indices), squeeze=False)
     for row, ((label, video), colour) in enumerate(zip(videos, colours)):
@@ -73,7 +75,7 @@ def report_card(target: Video, stimuli: Sequence[tuple[str, Video]], path: str |
         if lag >= 1:
             autocorrelation.plot(np.arange(lag + 1), autocorrelation_curve(video, lag), **style)
     if flows is not None:
-        for ((label, _), colour, stats) in zip(videos, colours, flows):
+        for (label, _), colour, stats in zip(videos, colours, flows):
             style = {"color": colour, "label": label, "marker": "o", "markersize": 3, "linewidth": 1.6 if label == "target" else 1.0}
             speed.plot(np.arange(len(stats.speed_histogram)), stats.speed_histogram, **style)
             flow_direction.plot(stats.direction_centres, stats.direction_histogram, **style)
@@ -81,7 +83,7 @@ def report_card(target: Video, stimuli: Sequence[tuple[str, Video]], path: str |
     spatial.set(xscale="log", yscale="log", xlabel="spatial frequency (cycles/px)", ylabel="mean power", title="power by spatial frequency")
     temporal.set(yscale="log", xlabel="temporal frequency (cycles/frame; 0 = static)", ylabel="mean power", title="power by temporal frequency")
     direction.set(yscale="log", xlabel="direction of motion (°, 0 = right, 90 = down)", ylabel="mean power", title="power by direction of motion")
-    labels = [f"{a:g}–{b:g}" for a, b in zip(SPEED_EDGES[:-1], SPEED_EDGES[1:])]
+    labels = [f"{a:g}–{b:g}" for a, b in itertools.pairwise(SPEED_EDGES)]
     speed.set_xticks(np.arange(len(labels)), [label.replace("–inf", "+") for label in labels], fontsize=7)
     speed.set(xlabel="speed (px/frame)", ylabel="share of pixels", title="optical flow: speed")
     flow_direction.set(xlabel="direction (°, 0 = right, 90 = down)", ylabel="share of motion", title="optical flow: direction")
@@ -95,10 +97,9 @@ def report_card(target: Video, stimuli: Sequence[tuple[str, Video]], path: str |
         ax.tick_params(labelsize=7)
     spatial.legend(fontsize=7)
     if title:
-        fig.suptitle(title, fontsize=11)
-    top.subplots_adjust(left=0.14, right=0.98, bottom=0.02, top=0.92, wspace=0.04, hspace=0.08)
+        top.suptitle(title, fontsize=11, y=1 - 0.08 / top_height, va="top")
+    top.subplots_adjust(left=0.14, right=0.98, bottom=0.02, top=1 - header / top_height, wspace=0.04, hspace=0.08)
     bottom.subplots_adjust(left=0.07, right=0.98, bottom=0.09, top=0.93, wspace=0.3, hspace=0.55)
     path = Path(path)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path

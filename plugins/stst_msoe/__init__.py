@@ -45,10 +45,7 @@ LUMA = (0.299, 0.587, 0.114)
 class MSOE(Backbone):
     """Multiscale oriented-energy network on consecutive frame pairs (Tesfaldet et al. 2018)."""
 
-    paper = (
-        "Tesfaldet, Brubaker & Derpanis (2018). Two-Stream Convolutional Networks for Dynamic Texture "
-        "Synthesis. CVPR. arXiv:1706.06982"
-    )
+    paper = "Tesfaldet, Brubaker & Derpanis (2018). Two-Stream Convolutional Networks for Dynamic Texture Synthesis. CVPR. arXiv:1706.06982"
     licence = "Apache-2.0 (STST redistribution of the trained weights)"
     weights_choices = (
         WeightsChoice("tesfaldet", "trained on UCF-101 optical flow (Tesfaldet et al.), as shipped with STST", "Apache-2.0", TESFALDET),
@@ -81,7 +78,7 @@ class MSOE(Backbone):
             else:
                 source = "random initialisation"
 
-        layers = [LayerSpec(f"scale{s}", "CTHW", CHANNELS, f"pyramid level {s} (1/{2 ** s} resolution)") for s in range(NUM_SCALES)]
+        layers = [LayerSpec(f"scale{s}", "CTHW", CHANNELS, f"pyramid level {s} (1/{2**s} resolution)") for s in range(NUM_SCALES)]
         layers.append(LayerSpec("concat", "CTHW", NUM_SCALES * CHANNELS, "all levels upsampled to full size"))
         if has_decoder:
             layers.append(LayerSpec("flow", "CTHW", 2, "decoded flow (dx, dy) in px/frame"))
@@ -108,11 +105,7 @@ class MSOE(Backbone):
         pairs = grey.unfold(1, 2, 1).permute(0, 1, 4, 2, 3)  # (B, T-1, 2, H, W)
         steps = pairs.shape[1]
         outputs = self.net(pairs.reshape(batch * steps, 2, *pairs.shape[-2:]), decode="flow" in layers)
-        return {
-            name: out.reshape(batch, steps, *out.shape[1:]).transpose(1, 2)
-            for name, out in outputs.items()
-            if name in layers
-        }
+        return {name: out.reshape(batch, steps, *out.shape[1:]).transpose(1, 2) for name, out in outputs.items() if name in layers}
 
 
 def _load_file(net: MSOENet, path) -> None:
@@ -124,10 +117,7 @@ def _load_file(net: MSOENet, path) -> None:
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:
-        raise WeightsError(
-            f"{path} is neither the reference MSOE .npz (arrays {', '.join(sorted(REFERENCE_KEYS))}) "
-            f"nor an MSOENet state dict: {exc}"
-        ) from None
+        raise WeightsError(f"{path} is neither the reference MSOE .npz (arrays {', '.join(sorted(REFERENCE_KEYS))}) nor an MSOENet state dict: {exc}") from None
 
 
 @hookimpl

@@ -44,7 +44,7 @@ def _g2_h2(p: torch.Tensor, q: torch.Tensor, scale: float) -> tuple[torch.Tensor
     u, w = p / scale, q / scale
     envelope = torch.exp(-(u * u + w * w))
     g2 = 0.9213 * (2 * u * u - 1) * envelope
-    h2 = 0.9780 * (-2.254 * u + u ** 3) * envelope
+    h2 = 0.9780 * (-2.254 * u + u**3) * envelope
     return g2, h2
 
 

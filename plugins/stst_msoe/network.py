@@ -111,6 +111,7 @@ class MSOENet(nn.Module):
 
     def load_reference(self, arrays: dict[str, np.ndarray | torch.Tensor]) -> None:
         """Load the reference ``.npz`` layout (TensorFlow ``T, H, W, Cin, Cout``)."""
+
         def conv(name: str, spatial_only: bool) -> torch.Tensor:
             w = torch.as_tensor(np.asarray(arrays[name]), dtype=torch.float32)
             w = w.permute(4, 3, 0, 1, 2)  # → (Cout, Cin, T, H, W)

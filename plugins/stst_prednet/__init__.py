@@ -86,7 +86,9 @@ def prednet_group():
 @click.option("--batch", default=4, show_default=True, type=click.IntRange(min=1))
 @click.option("--lr", default=1e-3, show_default=True, type=float, help="Adam learning rate (a tenth for the last quarter).")
 @click.option("--channels", default="3,16,32", show_default=True, help="Layer widths, the first being 3.")
-@click.option("--loss", "layer_loss", type=click.Choice(["L0", "Lall"]), default="L0", show_default=True, help="Pixel-layer error only, or 0.1 for the other layers too.")
+@click.option(
+    "--loss", "layer_loss", type=click.Choice(["L0", "Lall"]), default="L0", show_default=True, help="Pixel-layer error only, or 0.1 for the other layers too."
+)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--quiet", is_flag=True)
@@ -98,14 +100,31 @@ def train_command(videos, output, size, frames, steps, batch, lr, channels, laye
         config = PredNetConfig(channels=widths, layer_weights=weights)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--channels") from None
-    result = train(load_videos(videos, size=size, frames=frames), config=config, frames=frames, steps=steps, batch=batch, lr=lr, seed=seed, device=device, progress=not quiet)
+    result = train(
+        load_videos(videos, size=size, frames=frames),
+        config=config,
+        frames=frames,
+        steps=steps,
+        batch=batch,
+        lr=lr,
+        seed=seed,
+        device=device,
+        progress=not quiet,
+    )
     save(result.model.cpu(), output, size=size, frames=frames, steps=steps, final_loss=result.losses[-1])
     click.echo(f"wrote {output} (final loss {result.losses[-1]:.4g})")
 
 
 @prednet_group.command("eval")
 @click.argument("model_path", metavar="MODEL", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--set", "sets", multiple=True, required=True, metavar="NAME=PATH[,PATH…]", help="A named set of videos or stimulus stores (repeatable), e.g. natural=a.mp4,b.mp4.")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    required=True,
+    metavar="NAME=PATH[,PATH…]",
+    help="A named set of videos or stimulus stores (repeatable), e.g. natural=a.mp4,b.mp4.",
+)
 @click.option("--frames", type=click.IntRange(min=2), help="Frames per clip (default: as trained).")
 @click.option("--size", type=click.IntRange(min=8), help="Frame size (default: as trained).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report as JSON.")

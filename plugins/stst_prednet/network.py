@@ -70,9 +70,7 @@ class PredNet(nn.Module):
         self.config = config or PredNetConfig()
         ch, k = self.config.channels, self.config.kernel_size
         layers = len(ch)
-        self.cells = nn.ModuleList(
-            ConvLSTMCell(2 * ch[l] + (ch[l + 1] if l + 1 < layers else 0), ch[l], k) for l in range(layers)
-        )
+        self.cells = nn.ModuleList(ConvLSTMCell(2 * ch[l] + (ch[l + 1] if l + 1 < layers else 0), ch[l], k) for l in range(layers))
         self.predict = nn.ModuleList(nn.Conv2d(ch[l], ch[l], k, padding=k // 2) for l in range(layers))
         self.target = nn.ModuleList(nn.Conv2d(2 * ch[l], ch[l + 1], k, padding=k // 2) for l in range(layers - 1))
 

@@ -132,14 +132,9 @@ MAX_LEVELS = 8
 class RandomMultiscale(Backbone):
     """One layer of random zero-mean filters over a Gaussian pyramid, frame by frame (Ustyuzhaninov et al. 2017)."""
 
-    paper = (
-        "Ustyuzhaninov, Brendel, Gatys & Bethge (2017). What does it take to generate natural textures? "
-        "ICLR. https://openreview.net/forum?id=BJhZeLsxx"
-    )
+    paper = "Ustyuzhaninov, Brendel, Gatys & Bethge (2017). What does it take to generate natural textures? ICLR. https://openreview.net/forum?id=BJhZeLsxx"
     licence = "Apache-2.0 (this toolkit)"
-    weights_choices = (
-        WeightsChoice("random", "zero-mean, unit-norm Gaussian random filters drawn in code under the given seed"),
-    )
+    weights_choices = (WeightsChoice("random", "zero-mean, unit-norm Gaussian random filters drawn in code under the given seed"),)
     default_weights = "random"
     temporal_window = 1
 
@@ -169,7 +164,7 @@ class RandomMultiscale(Backbone):
             tag = self.weights_choice(weights).tag
             source = "drawn in code (stst_randomnets.network.random_filter_banks)"
 
-        resolution = ["full resolution"] + [f"1/{2 ** s} resolution" for s in range(1, levels)]
+        resolution = ["full resolution"] + [f"1/{2**s} resolution" for s in range(1, levels)]
         super().__init__(
             card=BackboneCard(
                 name="random-multiscale",
@@ -220,10 +215,7 @@ def _load_file(net: RandomMultiscaleNet, path) -> None:
         if len(shape) == 5 and shape[2] == 3 and shape[3] == shape[4]:
             shared = "shared=True" if shape[0] == 1 else f"shared=False, levels={shape[0]}"
             hint = f" (the file's filters need channels={shape[1]}, kernel_size={shape[3]}, {shared})"
-        raise WeightsError(
-            f"{path} holds filters of shape {shape}, but the options give {expected} "
-            f"(banks, channels, 3, kernel_size, kernel_size){hint}"
-        )
+        raise WeightsError(f"{path} holds filters of shape {shape}, but the options give {expected} (banks, channels, 3, kernel_size, kernel_size){hint}")
     with torch.no_grad():
         net.filters.copy_(filters.float())
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -33,7 +34,7 @@ class STPSSynthesizer(Synthesizer):
 
     name = "stps"
     config_class = STPSConfig
-    presets = {"default": PRESETS / "default.toml"}
+    presets: ClassVar[dict[str, Path]] = {"default": PRESETS / "default.toml"}
     default_preset = "default"
 
     def __init__(self, targets, config: STPSConfig | None = None, *, seed: int = 0, device="cpu"):
@@ -69,9 +70,7 @@ class STPSSynthesizer(Synthesizer):
         video, info = map_to_unit(raw, self.config.mapping, iterations=self.config.iterations)
         change = amplitude_change(raw, video)
         store.write_video(video.transpose(0, 1).cpu().numpy())
-        # through the store's own group: a second handle's write would be overwritten by the store's next commit
-        # (StimulusStore has no public method for a method's own attributes yet)
-        store._group.attrs.update(
+        store.update_attrs(
             {
                 "stps_amplitude_change": change,
                 "stps_clipped_fraction": info["clipped_fraction"],

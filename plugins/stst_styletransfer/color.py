@@ -196,8 +196,7 @@ def _transfer_1d(x: torch.Tensor, y: torch.Tensor, bins: int = BINS) -> torch.Te
     return low[:, None] + (a + frac * (b - a)) * width[:, None]
 
 
-def distribution_transfer(image: torch.Tensor, reference: torch.Tensor, *, bins: int = BINS,
-                          rotations: torch.Tensor | None = None) -> torch.Tensor:
+def distribution_transfer(image: torch.Tensor, reference: torch.Tensor, *, bins: int = BINS, rotations: torch.Tensor | None = None) -> torch.Tensor:
     """Iterative distribution transfer (IDT) of the image's colours onto the reference's.
 
     Parameters
@@ -262,8 +261,7 @@ def _neighbours(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tens
     return padded[:, 1:-1, 2:], padded[:, 2:, 1:-1], padded[:, 1:-1, :-2], padded[:, :-2, 1:-1]
 
 
-def _regrain_solve(out: torch.Tensor, image: torch.Tensor, colour: torch.Tensor, iterations: int,
-                   smoothness: float) -> torch.Tensor:
+def _regrain_solve(out: torch.Tensor, image: torch.Tensor, colour: torch.Tensor, iterations: int, smoothness: float) -> torch.Tensor:
     """The Jacobi iterations of one level (see :func:`regrain`)."""
     # gradients of a lightly blurred original, in 0-255 units as Pitié's MATLAB measures them
     blurred = F.conv2d(F.pad(image[:, None], (2, 2, 2, 2), mode="replicate"), _blur_kernel(image), padding=0)[:, 0]
@@ -284,7 +282,7 @@ def _regrain_solve(out: torch.Tensor, image: torch.Tensor, colour: torch.Tensor,
 
 def _blur_kernel(like: torch.Tensor) -> torch.Tensor:
     """A 5×5 Gaussian (σ = 1) for the gradient measurement."""
-    taps = torch.exp(-(torch.arange(5, dtype=like.dtype, device=like.device) - 2) ** 2 / 2)
+    taps = torch.exp(-((torch.arange(5, dtype=like.dtype, device=like.device) - 2) ** 2) / 2)
     taps = taps / taps.sum()
     return (taps[:, None] * taps[None])[None, None]
 
@@ -293,19 +291,16 @@ def _resize(a: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(a[None], size=size, mode="bilinear", align_corners=False)[0]
 
 
-def _regrain_rec(out: torch.Tensor, image: torch.Tensor, colour: torch.Tensor, iterations: Sequence[int],
-                 smoothness: float) -> torch.Tensor:
+def _regrain_rec(out: torch.Tensor, image: torch.Tensor, colour: torch.Tensor, iterations: Sequence[int], smoothness: float) -> torch.Tensor:
     height, width = image.shape[1:]
     half = (math.ceil(height / 2), math.ceil(width / 2))
     if len(iterations) > 1 and half[0] > REGRAIN_MIN_SIZE and half[1] > REGRAIN_MIN_SIZE:
-        coarse = _regrain_rec(_resize(out, half), _resize(image, half), _resize(colour, half),
-                              iterations[1:], smoothness)
+        coarse = _regrain_rec(_resize(out, half), _resize(image, half), _resize(colour, half), iterations[1:], smoothness)
         out = _resize(coarse, (height, width))
     return _regrain_solve(out, image, colour, iterations[0], smoothness)
 
 
-def regrain(image: torch.Tensor, colour: torch.Tensor, *, smoothness: float = 1.0,
-            iterations: Sequence[int] = REGRAIN_ITERATIONS) -> torch.Tensor:
+def regrain(image: torch.Tensor, colour: torch.Tensor, *, smoothness: float = 1.0, iterations: Sequence[int] = REGRAIN_ITERATIONS) -> torch.Tensor:
     """Pitié's regrain: the gradients (grain) of ``image`` with the colours of ``colour``.
 
     Parameters

@@ -78,9 +78,7 @@ def demo(output, input_path, start, frames, size, preset, overrides, seed, devic
     output.mkdir(parents=True, exist_ok=True)
     if not quiet:
         click.echo(f"Target: {source} frames {start}-{start + target.num_frames - 1}, {target.height}x{target.width} px, {target.fps:g} fps")
-    store = STSTSynthesizer({"content": target}, config, seed=seed, device=device).synthesize(
-        output / "metamer.zarr", overwrite=overwrite, progress=not quiet
-    )
+    store = STSTSynthesizer({"content": target}, config, seed=seed, device=device).synthesize(output / "metamer.zarr", overwrite=overwrite, progress=not quiet)
     metamer = store.video()
     paths = {
         "metamer": write_video(metamer, output / "metamer.mp4"),

@@ -61,6 +61,7 @@ def mirror_sequence(num_frames: int, burn_in: int) -> list[int]:
 
     Clips shorter than the burn-in are mirrored back and forth.
     """
+
     def reflect(k: int) -> int:
         if num_frames == 1:
             return 0
@@ -133,7 +134,7 @@ class STSTSynthesizer(Synthesizer):
         return [f - self.config.burn_in for f in range(1, len(self.sequence))]
 
     def octave_size(self, octave) -> tuple[int, int]:
-        factor = self.config.octave_scale ** octave.scale
+        factor = self.config.octave_scale**octave.scale
         return (max(16, int(self.size[0] * factor)), max(16, int(self.size[1] * factor)))
 
     def networks(self):
@@ -145,9 +146,7 @@ class STSTSynthesizer(Synthesizer):
             for stream, stream_cfg in (("spatial", cfg.spatial), ("temporal", cfg.temporal)):
                 if not (wants[f"{stream}_style"] or wants[f"{stream}_content"]):
                     continue
-                layers = (stream_cfg.style_layers if wants[f"{stream}_style"] else []) + (
-                    stream_cfg.content_layers if wants[f"{stream}_content"] else []
-                )
+                layers = (stream_cfg.style_layers if wants[f"{stream}_style"] else []) + (stream_cfg.content_layers if wants[f"{stream}_content"] else [])
                 window = 1 if stream == "spatial" else 2
                 net = build_stream(stream_cfg, layers, name=stream, max_window=window, device=self.device, seed=self.seed)
                 streams[stream] = {

@@ -47,8 +47,7 @@ class TimmFrames(Backbone):
     weights_choices = (
         WeightsChoice(
             "pretrained",
-            "timm's pretrained weights of the model (of its tag, if the name has one) from the Hugging Face hub, "
-            "checked against the hub's sha256, cached",
+            "timm's pretrained weights of the model (of its tag, if the name has one) from the Hugging Face hub, checked against the hub's sha256, cached",
         ),
         WeightsChoice("random", "timm's initialisation under the given seed"),
     )
@@ -72,10 +71,7 @@ class TimmFrames(Backbone):
         cfg = model.pretrained_cfg
         mean, std = tuple(cfg.get("mean", (0.485, 0.456, 0.406))), tuple(cfg.get("std", (0.229, 0.224, 0.225)))
         feature_names = [info["module"] for info in model.feature_info]
-        layers = [
-            LayerSpec(module, "CTHW", info["num_chs"], f"stride {info['reduction']}")
-            for module, info in zip(feature_names, model.feature_info)
-        ]
+        layers = [LayerSpec(module, "CTHW", info["num_chs"], f"stride {info['reduction']}") for module, info in zip(feature_names, model.feature_info)]
         layers.append(LayerSpec(POOLED, "CT", model.num_features, "the classifier's input, per frame"))
         input_size = "×".join(str(n) for n in cfg.get("input_size", (3, 224, 224))[1:])
         super().__init__(

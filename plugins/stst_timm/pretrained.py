@@ -39,8 +39,7 @@ def hub_weights_file(model_name: str) -> WeightsFile:
     if not cfg.hf_hub_id:
         where = f" (timm lists {cfg.url})" if cfg.url else ""
         raise WeightsError(
-            f"timm's weights for {model_name!r} are not on the Hugging Face hub{where}; "
-            "download them yourself and pass the file's path as weights"
+            f"timm's weights for {model_name!r} are not on the Hugging Face hub{where}; download them yourself and pass the file's path as weights"
         )
     filename = cfg.hf_hub_filename or "model.safetensors"
     return WeightsFile(

@@ -106,7 +106,14 @@ class TimeSformer(Backbone):
         mlp_ratio: float = 4.0,
     ):
         weights = weights or self.default_weights
-        for option, value in (("img_size", img_size), ("patch_size", patch_size), ("num_frames", num_frames), ("embed_dim", embed_dim), ("depth", depth), ("num_heads", num_heads)):
+        for option, value in (
+            ("img_size", img_size),
+            ("patch_size", patch_size),
+            ("num_frames", num_frames),
+            ("embed_dim", embed_dim),
+            ("depth", depth),
+            ("num_heads", num_heads),
+        ):
             if not isinstance(value, int) or value < 1:
                 raise BackboneError(f"timesformer: {option} must be a positive integer, got {value!r}")
         if embed_dim % num_heads:
@@ -122,7 +129,9 @@ class TimeSformer(Backbone):
         layers += [LayerSpec(f"blocks.{i}", "CTHW", embed_dim, "divided space-time block: patch tokens") for i in range(depth)]
         layers.append(LayerSpec("norm", "CTHW", embed_dim, "final layer norm: patch tokens"))
         layers.append(LayerSpec("cls", "C", embed_dim, "class token after the final norm (the classifier's input)"))
-        options = dict(img_size=img_size, patch_size=patch_size, num_frames=num_frames, embed_dim=embed_dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio)
+        options = dict(
+            img_size=img_size, patch_size=patch_size, num_frames=num_frames, embed_dim=embed_dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio
+        )
         super().__init__(
             card=BackboneCard(
                 name="timesformer",
@@ -165,9 +174,7 @@ class TimeSformer(Backbone):
             outputs["norm"], outputs["cls"] = patches, cls[:, 0]
         # (B, T, N, D) → (B, D, T, H, W)
         return {
-            name: out if out.dim() == 2 else out.reshape(batch, frames, *grid, -1).permute(0, 4, 1, 2, 3)
-            for name, out in outputs.items()
-            if name in layers
+            name: out if out.dim() == 2 else out.reshape(batch, frames, *grid, -1).permute(0, 4, 1, 2, 3) for name, out in outputs.items() if name in layers
         }
 
     def _embed(self, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:

@@ -171,8 +171,7 @@ class TorchvisionVideoBackbone(Backbone):
         height, width = video.shape[-2:]
         if min(height, width) < self.min_size:
             raise BackboneError(
-                f"{self.card.name} needs frames of at least {self.min_size}×{self.min_size} pixels, "
-                f"got {height}×{width}; resize the video (--size)"
+                f"{self.card.name} needs frames of at least {self.min_size}×{self.min_size} pixels, got {height}×{width}; resize the video (--size)"
             )
 
     def compute(self, video: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
@@ -191,9 +190,7 @@ class TorchvisionVideoBackbone(Backbone):
 
             return capture
 
-        handles = [
-            self.net.get_submodule(path).register_forward_hook(hook(taps, path == last)) for path, taps in by_module.items()
-        ]
+        handles = [self.net.get_submodule(path).register_forward_hook(hook(taps, path == last)) for path, taps in by_module.items()]
         try:
             self.net(video)
         except _Stop:
@@ -220,11 +217,7 @@ def _assign(net: nn.Module, state: Mapping[str, torch.Tensor], head: str, source
     """Load ``state`` (torchvision's layout, or this backbone's own with a ``net.`` prefix) into a meta-device ``net``."""
     if state and all(key.startswith("net.") for key in state):
         state = {key[len("net.") :]: value for key, value in state.items()}
-    state = {
-        key: value.float() if value.is_floating_point() else value
-        for key, value in state.items()
-        if not key.startswith(head + ".")
-    }
+    state = {key: value.float() if value.is_floating_point() else value for key, value in state.items() if not key.startswith(head + ".")}
     own = net.state_dict()
     missing = [key for key in own if key not in state]
     unexpected = [key for key in state if key not in own]
@@ -232,9 +225,7 @@ def _assign(net: nn.Module, state: Mapping[str, torch.Tensor], head: str, source
         raise WeightsError(
             f"{source} is not a {name} state dict: "
             + "; ".join(
-                f"{what} {', '.join(keys[:4])}{'…' if len(keys) > 4 else ''}"
-                for what, keys in (("missing", missing), ("unexpected", unexpected))
-                if keys
+                f"{what} {', '.join(keys[:4])}{'…' if len(keys) > 4 else ''}" for what, keys in (("missing", missing), ("unexpected", unexpected)) if keys
             )
             + f". Expected torchvision's {name} layout (keys such as {next(iter(own))!r})."
         )

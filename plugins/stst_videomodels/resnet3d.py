@@ -17,10 +17,7 @@ from stst_core import LayerSpec, WeightsChoice
 
 from .base import Tap, TorchvisionVideoBackbone, flatten, same, torchvision_weights
 
-PAPER = (
-    "Tran, Wang, Torresani, Ray, LeCun & Paluri (2018). A Closer Look at Spatiotemporal Convolutions "
-    "for Action Recognition. CVPR. arXiv:1711.11248"
-)
+PAPER = "Tran, Wang, Torresani, Ray, LeCun & Paluri (2018). A Closer Look at Spatiotemporal Convolutions for Action Recognition. CVPR. arXiv:1711.11248"
 
 
 class VideoResNet(TorchvisionVideoBackbone):

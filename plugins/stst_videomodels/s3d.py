@@ -60,10 +60,7 @@ class S3D(TorchvisionVideoBackbone):
     def taps(self, net: nn.Module) -> list[Tap]:
         if len(net.features) != len(FEATURES):
             raise RuntimeError(f"torchvision's S3D has {len(net.features)} feature modules; this plugin knows {len(FEATURES)}")
-        return [
-            Tap(LayerSpec(name, "CTHW", channels, f"features.{i}"), f"features.{i}", same)
-            for i, (name, channels) in enumerate(FEATURES)
-        ]
+        return [Tap(LayerSpec(name, "CTHW", channels, f"features.{i}"), f"features.{i}", same) for i, (name, channels) in enumerate(FEATURES)]
 
     def default_layer_names(self, net, taps):
         return ["conv_2c", "mixed_3c", "mixed_4f", "mixed_5c"]

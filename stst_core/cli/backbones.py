@@ -52,11 +52,7 @@ def info(name: str, weights: str | None, size: int, frames: int, as_json: bool) 
     frames = max(frames, model.temporal_window)
     shape = (1, 3, frames, size, size)
     shapes = model.output_shapes(shape)
-    options = [
-        f"{p.name}={p.default!r}"
-        for p in inspect.signature(factory).parameters.values()
-        if p.name != "weights" and p.kind is p.KEYWORD_ONLY
-    ]
+    options = [f"{p.name}={p.default!r}" for p in inspect.signature(factory).parameters.values() if p.name != "weights" and p.kind is p.KEYWORD_ONLY]
     record = {
         "name": name.lower(),
         "plugin": entry.plugin,
@@ -81,8 +77,7 @@ def info(name: str, weights: str | None, size: int, frames: int, as_json: bool) 
         "default_layers": list(model.default_layers),
         "input_shape": list(shape),
         "layers": [
-            {"name": s.name, "axes": s.axes, "channels": s.channels, "shape": list(shapes[s.name]), "description": s.description}
-            for s in model.layers.values()
+            {"name": s.name, "axes": s.axes, "channels": s.channels, "shape": list(shapes[s.name]), "description": s.description} for s in model.layers.values()
         ],
     }
     if as_json:

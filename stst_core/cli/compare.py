@@ -21,8 +21,21 @@ def register(cli: click.Group) -> None:
 @click.option("--metric", type=click.Choice(METRICS), default="cka", show_default=True)
 @click.option("--debiased", is_flag=True, help="Debiased CKA (needs 4 or more pairs).")
 @click.option("--rdm", "rdm_metric", type=click.Choice(RDM_METRICS), default="correlation", show_default=True, help="RSA: dissimilarity.")
-@click.option("--rdm-compare", "rdm_comparison", type=click.Choice(RDM_COMPARISONS), default="spearman", show_default=True, help="RSA: how RDMs are compared (kendall = tau-a).")
-@click.option("--pair-by", type=click.Choice(["source", "order"]), default="source", show_default=True, help="Pair stimuli made from the same source video, or in stored order.")
+@click.option(
+    "--rdm-compare",
+    "rdm_comparison",
+    type=click.Choice(RDM_COMPARISONS),
+    default="spearman",
+    show_default=True,
+    help="RSA: how RDMs are compared (kendall = tau-a).",
+)
+@click.option(
+    "--pair-by",
+    type=click.Choice(["source", "order"]),
+    default="source",
+    show_default=True,
+    help="Pair stimuli made from the same source video, or in stored order.",
+)
 @click.option("--layers", "variables", help="Only variables matching this wildcard, e.g. 'vgg19.*'.")
 @click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True, help="Bootstrap resamplings (0: no interval).")
 @click.option("--level", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True, help="Confidence level.")

@@ -43,12 +43,36 @@ def register(cli: click.Group) -> None:
 @click.option("--start", type=click.IntRange(min=0), default=0, show_default=True, help="First frame.")
 @click.option("--stride", type=click.IntRange(min=1), default=1, show_default=True, help="Take every Nth frame.")
 @click.option("--size", type=click.IntRange(min=8), help="Resize so that the longer side has PX pixels.")
-@click.option("--crop", callback=parse_crop, metavar="HxW|N", help="Then keep the central HxW pixels (N: a square), so that clips of other shapes fit one store.")
+@click.option(
+    "--crop", callback=parse_crop, metavar="HxW|N", help="Then keep the central HxW pixels (N: a square), so that clips of other shapes fit one store."
+)
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="A backbone option, e.g. --option pooling=avg (repeatable).")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of random weights.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def extract_command(inputs, output, backbone, weights, layers, label, condition, ids, include_targets, pool, batch, dtype, frames, start, stride, size, crop, options, device, seed, quiet):
+def extract_command(
+    inputs,
+    output,
+    backbone,
+    weights,
+    layers,
+    label,
+    condition,
+    ids,
+    include_targets,
+    pool,
+    batch,
+    dtype,
+    frames,
+    start,
+    stride,
+    size,
+    crop,
+    options,
+    device,
+    seed,
+    quiet,
+):
     """Run a backbone over INPUTS (videos or stimulus stores) and store their activations, labelled.
 
     Calling it again on the same store appends new stimuli and adds new layers
@@ -62,7 +86,9 @@ def extract_command(inputs, output, backbone, weights, layers, label, condition,
         if not sep:
             raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--option")
         backbone_options[key] = parse_value(value)
-    stimuli = load_inputs(inputs, condition=condition, ids=ids or None, include_targets=include_targets, start=start, frames=frames, stride=stride, size=size, crop=crop)
+    stimuli = load_inputs(
+        inputs, condition=condition, ids=ids or None, include_targets=include_targets, start=start, frames=frames, stride=stride, size=size, crop=crop
+    )
     preprocessing = {"start": start, "frames": frames, "stride": stride, "size": size}
     if crop:
         preprocessing["crop"] = list(crop)

@@ -22,7 +22,12 @@ def _input_options(function):
         [
             click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="The stimulus store to write (a .zarr folder)."),
             click.option("--preset", help="A preset name, or a TOML file (default: the method's default preset)."),
-            click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="A TOML file with settings that override the preset."),
+            click.option(
+                "--config",
+                "config_file",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                help="A TOML file with settings that override the preset.",
+            ),
             click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override one setting, e.g. --set octaves.0.steps=100 (repeatable)."),
             click.option("--frames", type=click.IntRange(min=1), help="Use the first N frames of the input."),
             click.option("--start", type=click.IntRange(min=0), default=0, show_default=True, help="First input frame."),
@@ -69,12 +74,13 @@ def _make_command(name: str, cls) -> click.Command:
                 targets[role] = load(roles_given[role])
         synthesizer = cls(targets, config, seed=seed, device=device)
         resuming = output.exists() and not overwrite
+        was_complete = resuming and is_store(output) and StimulusStore(output).complete
         try:
             store = synthesizer.synthesize(output, overwrite=overwrite, progress=not quiet)
         except WeightsError as exc:
             hint = " Or run with --preset offline, which needs no download." if "offline" in getattr(cls, "presets", {}) else ""
             raise WeightsError(f"{exc}{hint}") from None
-        verb = "resumed and completed" if resuming else "wrote"
+        verb = "already complete, left as it is:" if was_complete else "resumed and completed" if resuming else "wrote"
         frames, _, height, width = store.shape
         click.echo(f"{verb} {store.path}: {frames} frames of {height}x{width}, status {store.status}")
 

@@ -52,7 +52,5 @@ def compile_experiment(psyexp, outfile=None) -> Path:
     exp.loadFromXML(str(psyexp))
     outfile = Path(outfile) if outfile is not None else psyexp.with_suffix(".py")
     # the file name, not its full path: the script then names no folder of the machine it was compiled on
-    outfile.write_text(
-        exp.writeScript(expPath=psyexp.name, target="PsychoPy"), encoding="utf-8"
-    )
+    outfile.write_text(exp.writeScript(expPath=psyexp.name, target="PsychoPy"), encoding="utf-8")
     return outfile

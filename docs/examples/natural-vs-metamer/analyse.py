@@ -34,9 +34,7 @@ def data_files(paths) -> list[Path]:
         candidates = sorted(path.glob("*.csv")) if path.is_dir() else [path]
         files += [p for p in candidates if not p.name.endswith("_flips.csv")]
     if not files:
-        raise SystemExit(
-            f"no data files in {', '.join(map(str, paths))}: run the experiment first"
-        )
+        raise SystemExit(f"no data files in {', '.join(map(str, paths))}: run the experiment first")
     return files
 
 
@@ -51,9 +49,7 @@ def load_trials(paths) -> pd.DataFrame:
         trials["file"] = path.name
         frames.append(trials)
     if not frames:
-        raise SystemExit(
-            "no trials found (files without 'clip' and 'resp.corr' columns are skipped)"
-        )
+        raise SystemExit("no trials found (files without 'clip' and 'resp.corr' columns are skipped)")
     trials = pd.concat(frames, ignore_index=True)
     trials["correct"] = trials["resp.corr"].astype(int)
     trials["natural_interval"] = trials["natural_interval"].astype(int)
@@ -74,10 +70,7 @@ def wilson(correct: int, n: int, z: float = 1.959964) -> tuple[float, float]:
 def summarise(trials: pd.DataFrame) -> pd.DataFrame:
     """Percent correct per clip, per position of the natural clip, and overall."""
     groups = [("clip", name, rows) for name, rows in trials.groupby("clip")]
-    groups += [
-        ("natural clip", "first" if k == 1 else "second", rows)
-        for k, rows in trials.groupby("natural_interval")
-    ]
+    groups += [("natural clip", "first" if k == 1 else "second", rows) for k, rows in trials.groupby("natural_interval")]
     groups.append(("all", "all", trials))
     records = []
     for kind, name, rows in groups:
@@ -111,24 +104,14 @@ def main(argv=None) -> pd.DataFrame:
         action="store_true",
         help="leave out trials in which a clip dropped frames",
     )
-    parser.add_argument(
-        "--out", type=Path, help="also write the table to this CSV file"
-    )
+    parser.add_argument("--out", type=Path, help="also write the table to this CSV file")
     args = parser.parse_args(argv)
 
     trials = load_trials(args.data)
     with_drops = int((trials["dropped"] > 0).sum())
-    participants = (
-        ", ".join(sorted(trials["participant"].astype(str).unique()))
-        if "participant" in trials
-        else "?"
-    )
-    print(
-        f"{len(trials)} trials from {trials['file'].nunique()} file(s); participant(s): {participants}"
-    )
-    print(
-        f"trials with dropped frames: {with_drops} ({int(trials['dropped'].sum())} refreshes missed in all)"
-    )
+    participants = ", ".join(sorted(trials["participant"].astype(str).unique())) if "participant" in trials else "?"
+    print(f"{len(trials)} trials from {trials['file'].nunique()} file(s); participant(s): {participants}")
+    print(f"trials with dropped frames: {with_drops} ({int(trials['dropped'].sum())} refreshes missed in all)")
     if args.exclude_dropped:
         trials = trials[trials["dropped"] == 0]
         print(f"excluding them: {len(trials)} trials left")

@@ -42,27 +42,19 @@ def natural_clips(videos, clips: int, frames: int, size: int):
     from stst_core import read_video
 
     if videos:
-        return [
-            (Path(v).stem, read_video(v, num_frames=frames, size=size)) for v in videos
-        ]
+        return [(Path(v).stem, read_video(v, num_frames=frames, size=size)) for v in videos]
     from stst_styletransfer.demo import DEMO_CROP, DEMO_START, demo_clip
 
     source = demo_clip()
-    last = (
-        250 - frames
-    )  # bikes.mp4 has 250 frames; from DEMO_START on, one continuous shot
+    last = 250 - frames  # bikes.mp4 has 250 frames; from DEMO_START on, one continuous shot
     step = max(frames, (last - DEMO_START) // max(1, clips))
     starts = [DEMO_START + i * step for i in range(clips)]
     if starts[-1] > last:
-        raise SystemExit(
-            f"the demo clip holds at most {(last - DEMO_START) // frames + 1} clips of {frames} frames"
-        )
+        raise SystemExit(f"the demo clip holds at most {(last - DEMO_START) // frames + 1} clips of {frames} frames")
     return [
         (
             f"street {start}",
-            read_video(source, start=start, num_frames=frames)
-            .center_cropped(DEMO_CROP)
-            .resized(size),
+            read_video(source, start=start, num_frames=frames).center_cropped(DEMO_CROP).resized(size),
         )
         for start in starts
     ]
@@ -84,17 +76,13 @@ def main(argv=None) -> Path:
     )
     parser.add_argument("--frames", type=int, default=8, help="frames per clip")
     parser.add_argument("--size", type=int, default=128, help="longer side in pixels")
-    parser.add_argument(
-        "--preset", default="offline", help="STST preset (offline needs no downloads)"
-    )
+    parser.add_argument("--preset", default="offline", help="STST preset (offline needs no downloads)")
     parser.add_argument(
         "--fast",
         action="store_true",
         help="tiny settings: checks the pipeline in seconds",
     )
-    parser.add_argument(
-        "--out", type=Path, default=HERE, help="folder for stimuli/ and conditions.csv"
-    )
+    parser.add_argument("--out", type=Path, default=HERE, help="folder for stimuli/ and conditions.csv")
     args = parser.parse_args(argv)
 
     from stst_core import write_video
@@ -106,17 +94,13 @@ def main(argv=None) -> Path:
     stimuli = args.out / "stimuli"
     stimuli.mkdir(parents=True, exist_ok=True)
     rows = []
-    for index, (label, clip) in enumerate(
-        natural_clips(args.video, args.clips, args.frames, args.size), start=1
-    ):
+    for index, (label, clip) in enumerate(natural_clips(args.video, args.clips, args.frames, args.size), start=1):
         name = f"clip{index:02d}"
         print(
             f"{name}: {label}, {clip.num_frames} frames of {clip.height}x{clip.width} px at {clip.fps:g} fps",
             file=sys.stderr,
         )
-        store = STSTSynthesizer({"content": clip}, config, seed=index).synthesize(
-            stimuli / f"{name}_metamer.zarr", progress=not args.fast
-        )
+        store = STSTSynthesizer({"content": clip}, config, seed=index).synthesize(stimuli / f"{name}_metamer.zarr", progress=not args.fast)
         write_video(store.target(), stimuli / f"{name}_natural.npz")
         natural, metamer = f"stimuli/{name}_natural.npz", f"stimuli/{name}_metamer.zarr"
         rows.append(

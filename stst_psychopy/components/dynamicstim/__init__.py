@@ -30,14 +30,10 @@ class DynamicStimComponent(BaseVisualComponent):
 
     categories: ClassVar[list[str]] = ["Stimuli"]
     targets: ClassVar[list[str]] = ["PsychoPy"]
-    plugin = (
-        "stst-toolkit"  # recorded in .psyexp files, so Builder can name what is missing
-    )
+    plugin = "stst-toolkit"  # recorded in .psyexp files, so Builder can name what is missing
     iconFile = _HERE / "dynamicstim.png"
     iconSVG = _HERE / "DynamicStimComponent.svg"
-    tooltip = _translate(
-        "Dynamic stimulus: play a generated stimulus (STST store or video), frame-locked, with a log of every flip"
-    )
+    tooltip = _translate("Dynamic stimulus: play a generated stimulus (STST store or video), frame-locked, with a log of every flip")
 
     def __init__(
         self,
@@ -100,9 +96,7 @@ class DynamicStimComponent(BaseVisualComponent):
             "saveFlipLog",  # Data
         ]  # fmt: skip
 
-        self.params["stopVal"].hint = _translate(
-            "When does the Component end? (blank: when the clip ends, or never for a looping clip)"
-        )
+        self.params["stopVal"].hint = _translate("When does the Component end? (blank: when the clip ends, or never for a looping clip)")
         self.params["stimulus"] = Param(
             stimulus, valType="file", inputType="file", allowedTypes=[], categ="Basic",
             updates="constant", allowedUpdates=["constant", "set every repeat"],
@@ -211,9 +205,7 @@ class DynamicStimComponent(BaseVisualComponent):
             hint=_translate("Which point on the stimulus should be anchored to its exact position?"),
             label=_translate("Anchor"),
         )  # fmt: skip
-        self.params["size"].hint = _translate(
-            "Size of the stimulus [w,h] in its units; blank: the frames' own size in pixels."
-        )
+        self.params["size"].hint = _translate("Size of the stimulus [w,h] in its units; blank: the frames' own size in pixels.")
         # a clip has no fill or border
         del self.params["fillColor"]
         del self.params["borderColor"]
@@ -244,25 +236,17 @@ class DynamicStimComponent(BaseVisualComponent):
         buff.writeIndented(f"# *{params['name']}* updates\n")
         indented = self.writeStartTestCode(buff)
         if indented:
-            buff.writeIndentedLines(
-                f"{params['name']}.setAutoDraw(True)\n"
-                f"{params['name']}.play()  # from the first frame; it shows on this flip\n"
-            )
+            buff.writeIndentedLines(f"{params['name']}.setAutoDraw(True)\n{params['name']}.play()  # from the first frame; it shows on this flip\n")
             buff.setIndentLevel(-indented, relative=True)
         indented = self.writeActiveTestCode(buff)
         if indented:
             buff.setIndentLevel(-indented, relative=True)
-        indented = self.writeStopTestCode(
-            buff, extra=f" or {params['name']}.isFinished"
-        )
+        indented = self.writeStopTestCode(buff, extra=f" or {params['name']}.isFinished")
         if indented:
             buff.writeIndented(f"{params['name']}.setAutoDraw(False)\n")
             buff.setIndentLevel(-indented, relative=True)
         if params["forceEndRoutine"].val:
-            buff.writeIndentedLines(
-                f"if {params['name']}.status == FINISHED:  # the clip has ended: end the Routine\n"
-                f"    continueRoutine = False\n"
-            )
+            buff.writeIndentedLines(f"if {params['name']}.status == FINISHED:  # the clip has ended: end the Routine\n    continueRoutine = False\n")
 
     def writeRoutineEndCode(self, buff):
         name = self.params["name"]
