@@ -19,6 +19,7 @@ import numpy as np
 
 # a Figure without pyplot draws with Agg into files: no display, no global backend switch, nothing to close
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from stst_core.report import pick_frames
 from stst_core.video import Video
@@ -67,10 +68,10 @@ def report_card(target: Video, stimuli: Sequence[tuple[str, Video]], path: str |
     for (label, video), colour in zip(videos, colours):
         style = {"color": colour, "label": label, "marker": "o", "markersize": 3, "linewidth": 1.6 if label == "target" else 1.0}
         power = binned_power(video)
-        spatial.plot(_bin_centres(power["spatial_edges"]), power["spatial"], **style)
+        _plot(spatial, _bin_centres(power["spatial_edges"]), power["spatial"], style)
         t_edges = power["temporal_edges"]
-        temporal.plot(np.concatenate([[0.0], (t_edges[:-1] + t_edges[1:]) / 2]), power["temporal"], **style)
-        direction.plot(power["direction_centres"], power["direction"], **style)
+        _plot(temporal, np.concatenate([[0.0], (t_edges[:-1] + t_edges[1:]) / 2]), power["temporal"], style)
+        _plot(direction, power["direction_centres"], power["direction"], style)
         lag = min(16, min(v.num_frames for _, v in videos) - 1)
         if lag >= 1:
             autocorrelation.plot(np.arange(lag + 1), autocorrelation_curve(video, lag), **style)
@@ -81,6 +82,7 @@ def report_card(target: Video, stimuli: Sequence[tuple[str, Video]], path: str |
             flow_direction.plot(stats.direction_centres, stats.direction_histogram, **style)
 
     spatial.set(xscale="log", yscale="log", xlabel="spatial frequency (cycles/px)", ylabel="mean power", title="power by spatial frequency")
+    spatial.xaxis.set_minor_formatter(NullFormatter())  # labelled minor ticks of a short log axis overlap
     temporal.set(yscale="log", xlabel="temporal frequency (cycles/frame; 0 = static)", ylabel="mean power", title="power by temporal frequency")
     direction.set(yscale="log", xlabel="direction of motion (°, 0 = right, 90 = down)", ylabel="mean power", title="power by direction of motion")
     labels = [f"{a:g}–{b:g}" for a, b in itertools.pairwise(SPEED_EDGES)]
@@ -88,6 +90,7 @@ def report_card(target: Video, stimuli: Sequence[tuple[str, Video]], path: str |
     speed.set(xlabel="speed (px/frame)", ylabel="share of pixels", title="optical flow: speed")
     flow_direction.set(xlabel="direction (°, 0 = right, 90 = down)", ylabel="share of motion", title="optical flow: direction")
     autocorrelation.set(xlabel="lag (frames)", ylabel="correlation", title="temporal autocorrelation")
+    autocorrelation.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in (direction, flow_direction):
         ax.set_xticks(np.arange(0, 360, 90))
     for ax in panels.ravel():
@@ -103,3 +106,10 @@ def report_card(target: Video, stimuli: Sequence[tuple[str, Video]], path: str |
     path = Path(path)
     fig.savefig(path, dpi=100)
     return path
+
+
+def _plot(ax, x, y, style: dict) -> None:
+    """A line through the finite points only: a short clip leaves some frequency bins empty (NaN)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    finite = np.isfinite(y)
+    ax.plot(x[finite], y[finite], **style)
