@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 
 from .backbone import Backbone, create_backbone
 from .errors import STSTError
-from .store import StimulusStore, is_store, toolkit_versions, video_fingerprint
+from .store import StimulusStore, is_store, store_kind, toolkit_versions, video_fingerprint
 from .video import Video, read_video
 
 STORE_KIND = "activations"
@@ -86,13 +86,8 @@ def layer(dataset: xr.Dataset, name: str) -> xr.DataArray:
 
 
 def is_activation_store(path: str | Path) -> bool:
-    path = Path(path)
-    if not (path / "zarr.json").is_file():
-        return False
-    try:
-        return zarr.open_group(str(path), mode="r").attrs.get("stst_store") == STORE_KIND
-    except Exception:
-        return False
+    """Whether ``path`` is a Zarr group with the activation-store marker."""
+    return store_kind(path) == STORE_KIND
 
 
 class ActivationStore:

@@ -92,15 +92,20 @@ def _strings(values: Sequence[str]) -> np.ndarray:
     return np.array(list(values), dtype=object)
 
 
-def is_store(path: str | Path) -> bool:
-    """Whether ``path`` is a Zarr group with the stimulus-store marker."""
+def store_kind(path: str | Path) -> str | None:
+    """The ``stst_store`` marker of the Zarr group at ``path`` (which kind of toolkit store), or None."""
     path = Path(path)
     if not (path / "zarr.json").is_file():
-        return False
+        return None
     try:
-        return zarr.open_group(str(path), mode="r").attrs.get("stst_store") == STORE_KIND
-    except Exception:
-        return False
+        return zarr.open_group(str(path), mode="r").attrs.get("stst_store")
+    except Exception:  # unreadable or not a group: not one of ours
+        return None
+
+
+def is_store(path: str | Path) -> bool:
+    """Whether ``path`` is a Zarr group with the stimulus-store marker."""
+    return store_kind(path) == STORE_KIND
 
 
 class StimulusStore:

@@ -108,8 +108,26 @@ class Synthesizer:
         """Build what the run needs (networks, losses); called before the store is touched."""
 
     def create_store(self, output: Path, *, overwrite: bool) -> StimulusStore:
-        """Make the empty store for a new run."""
+        """Make the empty store for a new run (usually one call of :meth:`new_store`)."""
         raise NotImplementedError
+
+    def new_store(self, output: Path, *, overwrite: bool, **layout) -> StimulusStore:
+        """:meth:`StimulusStore.create` with what every run records filled in (method, targets, config, seed, device).
+
+        ``layout`` is the method's own part: ``transitions``, ``steps``,
+        ``step_octave``, ``octaves``, ``terms`` and ``checkpoint``.
+        """
+        return StimulusStore.create(
+            output,
+            method=self.name,
+            target=self.targets["content"],
+            config=self.config_dict(),
+            seed=self.seed,
+            device=str(self.device),
+            targets=self.targets,
+            overwrite=overwrite,
+            **layout,
+        )
 
     def run(self, store: StimulusStore, *, started: float, progress: bool) -> None:
         """Generate from ``store.transitions_done`` on, committing as it goes."""

@@ -9,6 +9,8 @@ present`` command turns them into clean messages.
 
 from __future__ import annotations
 
+import math
+
 
 class StimulusError(ValueError):
     """A stimulus that cannot be presented: wrong array shape or type, no frame rate, unfinished store."""
@@ -16,3 +18,14 @@ class StimulusError(ValueError):
 
 class TimingError(StimulusError):
     """The stimulus frame rate does not fit the refresh rate under the chosen timing policy."""
+
+
+def positive_number(name: str, value, error: type[StimulusError] = StimulusError) -> float:
+    """``value`` as a finite float > 0, or ``error`` naming ``name``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise error(f"{name} must be a positive number, got {value!r}") from None
+    if not math.isfinite(number) or number <= 0:
+        raise error(f"{name} must be a positive number, got {value!r}")
+    return number

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import StimulusError
+from .errors import StimulusError, positive_number
 
 __all__ = ["Frames", "load_frames"]
 
@@ -90,20 +90,10 @@ def load_frames(stimulus, fps: float | None = None) -> Frames:
     else:
         raise StimulusError(f"cannot play a {type(stimulus).__name__}: pass a stimulus store, a video file, a folder of frames or an array (T, H, W, C)")
     if fps is not None:
-        frames = Frames(frames.pixels, _check_fps(fps, frames.source), frames.source)
+        frames = Frames(frames.pixels, positive_number(f"{frames.source}: fps", fps), frames.source)
     if frames.fps is None:
         raise StimulusError(f"{frames.source} carries no frame rate: pass fps= (frames per second)")
     return frames
-
-
-def _check_fps(fps, where: str) -> float:
-    try:
-        value = float(fps)
-    except (TypeError, ValueError):
-        raise StimulusError(f"{where}: fps must be a positive number, got {fps!r}") from None
-    if not np.isfinite(value) or value <= 0:
-        raise StimulusError(f"{where}: fps must be a positive number, got {fps!r}")
-    return value
 
 
 def _read_path(path: Path) -> Frames:

@@ -51,7 +51,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import TimingError
+from .errors import TimingError, positive_number
 
 __all__ = [
     "POLICIES",
@@ -67,16 +67,6 @@ POLICIES = ("nearest", "floor", "ceil", "pulldown", "error")
 DEFAULT_TOLERANCE = 0.02
 DROP_THRESHOLD = 1.5
 _EPS = 1e-9
-
-
-def _positive(name: str, value) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TimingError(f"{name} must be a positive number, got {value!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise TimingError(f"{name} must be a positive number, got {value!r}")
-    return value
 
 
 class FrameSchedule:
@@ -142,8 +132,8 @@ class FrameSchedule:
         if not 0 <= tolerance < 0.5:
             raise TimingError(f"tolerance must be in [0, 0.5), got {tolerance!r}")
         self.n_frames = n_frames
-        self.fps = _positive("fps", fps)
-        self.refresh_rate = _positive("refresh rate", refresh_rate)
+        self.fps = positive_number("fps", fps, TimingError)
+        self.refresh_rate = positive_number("refresh rate", refresh_rate, TimingError)
         self.policy = policy
         self.tolerance = tolerance
         self.ratio = self.refresh_rate / self.fps

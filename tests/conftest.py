@@ -72,3 +72,18 @@ def file_server(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="module")
+def nets():
+    """``nets(name)``: the backbone with random weights (seed 0), built once per test module on first use."""
+    from stst_core import create_backbone
+
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            cache[name] = create_backbone(name, weights="random")
+        return cache[name]
+
+    return get

@@ -41,18 +41,6 @@ LARGE = {
 TINY_TIMESFORMER = dict(img_size=64, patch_size=16, num_frames=8, embed_dim=32, depth=2, num_heads=4)
 
 
-@pytest.fixture(scope="module")
-def nets():
-    cache = {}
-
-    def get(name):
-        if name not in cache:
-            cache[name] = create_backbone(name, weights="random")
-        return cache[name]
-
-    return get
-
-
 def test_the_timm_family_answers_every_model_name():
     registry = get_registry("backbones")
     assert {"timm:*", "timesformer"} <= set(stst_core.list_backbones())

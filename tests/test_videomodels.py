@@ -102,19 +102,6 @@ DEFAULT_LAYERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def nets():
-    """Backbones with random weights (seed 0), built once per module on first use."""
-    cache = {}
-
-    def get(name):
-        if name not in cache:
-            cache[name] = create_backbone(name, weights="random")
-        return cache[name]
-
-    return get
-
-
 def tiny_clip(net, batch=1, seed=0):
     """The smallest clip every layer of ``net`` takes, a few pixels larger."""
     size = max(net.min_size, 16)

@@ -48,14 +48,8 @@ class STPSSynthesizer(Synthesizer):
         return scramble_phase(self.targets["content"].frames, self.seed, per_channel=self.config.per_channel, device=self.device)
 
     def create_store(self, output: Path, *, overwrite: bool) -> StimulusStore:
-        return StimulusStore.create(
+        return self.new_store(
             output,
-            method=self.name,
-            target=self.targets["content"],
-            config=self.config_dict(),
-            seed=self.seed,
-            device=str(self.device),
-            targets=self.targets,
             transitions=[0],
             steps=1,
             step_octave=[0],

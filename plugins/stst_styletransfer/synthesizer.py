@@ -219,14 +219,8 @@ class STSTSynthesizer(Synthesizer):
 
     def create_store(self, output: Path, *, overwrite: bool) -> StimulusStore:
         octaves = self.config.octaves
-        return StimulusStore.create(
+        return self.new_store(
             output,
-            method=self.name,
-            target=self.targets["content"],
-            config=self.config_dict(),
-            seed=self.seed,
-            device=str(self.device),
-            targets=self.targets,
             transitions=self.transitions,
             steps=sum(o.steps for o in octaves),
             step_octave=[i for i, o in enumerate(octaves) for _ in range(o.steps)],

@@ -159,14 +159,8 @@ class TwoStreamSynthesizer(Synthesizer):
         return clip
 
     def create_store(self, output: Path, *, overwrite: bool) -> StimulusStore:
-        return StimulusStore.create(
+        return self.new_store(
             output,
-            method=self.name,
-            target=self.targets["content"],
-            config=self.config_dict(),
-            seed=self.seed,
-            device=str(self.device),
-            targets=self.targets,
             transitions=[0],
             steps=self.config.steps,
             step_octave=[0] * self.config.steps,
