@@ -1,6 +1,12 @@
-"""Optimisers for images and videos whose pixels must stay in [0, 1].
+"""Steppers: one update of an image or video at a time, with a state that resumes exactly.
 
-:func:`minimize` runs one of three methods on a tensor for a number of steps:
+A :class:`Stepper` holds the tensor being optimised (``stepper.x``) and
+whatever its method remembers between steps. ``stepper.step(objective)``
+evaluates the objective at the current ``x`` and moves ``x`` once;
+``state_dict()`` and ``load_state_dict()`` capture all of it, so a run that
+stops after any step and goes on from the saved state ends bit-identical to
+one that never stopped (same device). The pixel optimisers keep ``x`` in
+[0, 1]:
 
 ``ngd``
     normalised gradient descent, as the STST reference:
@@ -8,21 +14,25 @@
 ``adam``
     :class:`torch.optim.Adam` with learning rate ``lr``, then a clip to [0, 1].
 ``lbfgs``
-    SciPy's L-BFGS-B with the bounds [0, 1] built in (as Tesfaldet et al.
-    optimise), one step per L-BFGS-B iteration; ``lr`` is not used. The
-    objective runs in PyTorch on the tensor's device; each evaluation copies the
-    pixels and their gradient between host and device once.
+    projected L-BFGS (limited-memory BFGS on the box [0, 1]): the two-loop
+    recursion over the last ``history`` steps gives the direction;
+    coordinates held at a bound by it stay fixed; a backtracking (Armijo) line
+    search along the projected path picks the step. One step is one
+    iteration; ``lr`` is not used. Its memory is part of the state, so a
+    resumed run continues with the same curvature estimate.
 
 The objective returns ``(total, terms)``: the scalar to minimise and a vector
-of the terms it is made of, which the caller records at every step.
+of the terms it is made of. Every stepper returns the values at the ``x`` the
+step started from, so histories mean the same for every method.
+
+A method that is not gradient descent subclasses :class:`Stepper`; a Langevin
+sampler is a few lines (``docs/plugins.md``, "A new method").
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
-import numpy as np
-import scipy.optimize
 import torch
 
 from .errors import ConfigError
@@ -32,65 +42,173 @@ Objective = Callable[[torch.Tensor], "tuple[torch.Tensor, torch.Tensor]"]
 StepCallback = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], None]
 
 
+def value_and_grad(objective: Objective, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(total, terms, ∂total/∂x)`` at ``x``, all detached."""
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        total, terms = objective(x)
+        (grad,) = torch.autograd.grad(total, x)
+    # a backward pass may hand back any memory layout, and CPU reductions sum in an order that
+    # depends on it: one layout (the one a checkpoint restores) keeps resumed runs bit-identical
+    return total.detach(), terms.detach(), grad.contiguous()
+
+
+class Stepper:
+    """Base of all steppers: the tensor ``x`` and its update rule.
+
+    Subclasses implement :meth:`update` (or :meth:`step` itself) and extend
+    :meth:`state_dict` / :meth:`load_state_dict` with what they remember.
+    """
+
+    def __init__(self, x: torch.Tensor):
+        self.x = x.detach().clone()
+
+    def step(self, objective: Objective) -> tuple[torch.Tensor, torch.Tensor]:
+        """Evaluate at ``x``, move ``x`` once; returns ``(total, terms)`` at the starting ``x``."""
+        total, terms, grad = value_and_grad(objective, self.x)
+        with torch.no_grad():
+            self.x = self.update(self.x, grad)
+        return total, terms
+
+    def update(self, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"x": self.x}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.x = state["x"].to(self.x.device, self.x.dtype).clone()
+
+
+class NGD(Stepper):
+    """Normalised gradient descent in [0, 1] (the STST reference's optimiser)."""
+
+    def __init__(self, x: torch.Tensor, lr: float):
+        super().__init__(x.clamp(0, 1))
+        self.lr = lr
+
+    def update(self, x, grad):
+        return (x - self.lr * grad / (grad.std() + 1e-8)).clamp_(0, 1)
+
+
+class Adam(Stepper):
+    """:class:`torch.optim.Adam` in [0, 1]: its moment estimates are part of the state."""
+
+    def __init__(self, x: torch.Tensor, lr: float, **options):
+        super().__init__(x.clamp(0, 1))
+        self.x.requires_grad_(True)
+        self.optimizer = torch.optim.Adam([self.x], lr=lr, **options)
+
+    def step(self, objective):
+        self.x.grad = None
+        with torch.enable_grad():
+            total, terms = objective(self.x)
+            total.backward()
+        self.optimizer.step()
+        with torch.no_grad():
+            self.x.clamp_(0, 1)
+        return total.detach(), terms.detach()
+
+    def state_dict(self):
+        return {"x": self.x.detach(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state):
+        with torch.no_grad():
+            self.x.copy_(state["x"])
+        self.optimizer.load_state_dict(state["optimizer"])
+
+
+class LBFGS(Stepper):
+    """Projected L-BFGS on the box [0, 1] (see the module's docstring)."""
+
+    def __init__(self, x: torch.Tensor, history: int = 10, max_backtracks: int = 20):
+        super().__init__(x.clamp(0, 1))
+        self.history = history
+        self.max_backtracks = max_backtracks
+        self.s: list[torch.Tensor] = []  # position changes of the last steps
+        self.y: list[torch.Tensor] = []  # gradient changes of the last steps
+        self.at_x: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # (total, terms, grad) at x
+
+    def _direction(self, grad: torch.Tensor) -> torch.Tensor:
+        q = grad.clone()
+        alphas = []
+        for s, y in zip(reversed(self.s), reversed(self.y)):
+            alpha = (s * q).sum() / (y * s).sum()
+            q -= alpha * y
+            alphas.append(alpha)
+        if self.s:
+            q *= (self.s[-1] * self.y[-1]).sum() / (self.y[-1] * self.y[-1]).sum()
+        for (s, y), alpha in zip(zip(self.s, self.y), reversed(alphas)):
+            beta = (y * q).sum() / (y * s).sum()
+            q += (alpha - beta) * s
+        return -q
+
+    def step(self, objective):
+        if self.at_x is None:
+            self.at_x = value_and_grad(objective, self.x)
+        total, terms, grad = self.at_x
+        x = self.x
+        with torch.no_grad():
+            direction = self._direction(grad)
+            held = ((x <= 0) & (direction < 0)) | ((x >= 1) & (direction > 0))
+            direction = direction.masked_fill(held, 0.0)
+            if not (grad * direction).sum() < 0:  # not a descent direction: forget the curvature
+                self.s, self.y = [], []
+                direction = (-grad).masked_fill(((x <= 0) & (grad > 0)) | ((x >= 1) & (grad < 0)), 0.0)
+            # a quasi-Newton step is scaled already; the first one is scaled like L-BFGS-B's
+            t = 1.0 if self.s else float(min(1.0, 1.0 / max(float(direction.norm()), 1e-30)))
+        for _ in range(self.max_backtracks):
+            with torch.no_grad():
+                candidate = (x + t * direction).clamp(0, 1)
+                decrease = (grad * (candidate - x)).sum()
+            new_total, new_terms, new_grad = value_and_grad(objective, candidate)
+            if new_total <= total + 1e-4 * decrease:
+                break
+            t *= 0.5
+        else:  # no decrease along this direction: stay, and start the memory afresh
+            self.s, self.y = [], []
+            return total, terms
+        with torch.no_grad():
+            s, y = candidate - x, new_grad - grad
+            if (s * y).sum() > 1e-10 * (y * y).sum():  # keep only pairs with positive curvature
+                self.s, self.y = [*self.s, s][-self.history :], [*self.y, y][-self.history :]
+        self.x, self.at_x = candidate, (new_total, new_terms, new_grad)
+        return total, terms
+
+    def state_dict(self):
+        state = {"x": self.x, "s": list(self.s), "y": list(self.y)}
+        if self.at_x is not None:
+            state["total"], state["terms"], state["grad"] = self.at_x
+        return state
+
+    def load_state_dict(self, state):
+        device = self.x.device
+        self.x = state["x"].to(device).clone()
+        self.s = [t.to(device) for t in state["s"]]
+        self.y = [t.to(device) for t in state["y"]]
+        self.at_x = (state["total"].to(device), state["terms"].to(device), state["grad"].to(device)) if "grad" in state else None
+
+
+def make_stepper(method: str, x: torch.Tensor, *, lr: float) -> Stepper:
+    """The [0, 1] pixel optimiser ``method`` (``ngd``, ``adam`` or ``lbfgs``) starting at ``x``."""
+    if method == "ngd":
+        return NGD(x, lr)
+    if method == "adam":
+        return Adam(x, lr)
+    if method == "lbfgs":
+        return LBFGS(x)
+    raise ConfigError(f"optimizer must be one of {', '.join(METHODS)}; got {method!r}")
+
+
 def minimize(x: torch.Tensor, objective: Objective, *, method: str, steps: int, lr: float, on_step: StepCallback | None = None) -> torch.Tensor:
     """Minimise ``objective`` over ``x`` (kept in [0, 1]) for ``steps`` steps; returns the result.
 
     ``on_step(step, total, terms, x)`` is called after every step with the
-    values computed at that step and the current ``x`` (detached; callers that
-    keep ``x`` must copy it).
+    values at the ``x`` the step started from and the ``x`` it reached.
     """
-    if method not in METHODS:
-        raise ConfigError(f"optimizer must be one of {', '.join(METHODS)}; got {method!r}")
-    on_step = on_step or (lambda step, total, terms, x: None)
-    x = x.detach().clamp(0, 1).clone()
-    if method == "lbfgs":
-        return _lbfgsb(x, objective, steps, on_step)
-    x.requires_grad_(True)
-    adam = torch.optim.Adam([x], lr=lr) if method == "adam" else None
+    stepper = make_stepper(method, x, lr=lr)
     for step in range(steps):
-        x.grad = None
-        total, terms = objective(x)
-        total.backward()
-        with torch.no_grad():
-            if adam is None:
-                grad = x.grad
-                x -= lr * grad / (grad.std() + 1e-8)
-            else:
-                adam.step()
-            x.clamp_(0, 1)
-        on_step(step, total.detach(), terms.detach(), x.detach())
-    return x.detach()
-
-
-def _lbfgsb(x: torch.Tensor, objective: Objective, steps: int, on_step: StepCallback) -> torch.Tensor:
-    shape, device, dtype = x.shape, x.device, x.dtype
-    last = {}
-
-    def value_and_grad(flat: np.ndarray):
-        pixels = torch.from_numpy(flat.reshape(shape)).to(device, dtype).requires_grad_(True)
-        total, terms = objective(pixels)
-        (grad,) = torch.autograd.grad(total, pixels)
-        last["total"], last["terms"] = total.detach(), terms.detach()
-        return float(total.detach()), grad.double().cpu().numpy().ravel()
-
-    state = {"step": 0}
-
-    def callback(intermediate):
-        # the last evaluation of an iteration is at the point it accepted
-        state["x"] = intermediate if intermediate is not None else state.get("x", x.double().cpu().numpy().ravel())
-        on_step(state["step"], last["total"], last["terms"], torch.from_numpy(state["x"].reshape(shape)).to(device, dtype))
-        state["step"] += 1
-
-    result = scipy.optimize.minimize(
-        value_and_grad,
-        x.double().cpu().numpy().ravel(),
-        jac=True,
-        method="L-BFGS-B",
-        bounds=scipy.optimize.Bounds(0.0, 1.0),
-        callback=callback,
-        options={"maxiter": steps, "maxfun": steps * 20, "ftol": 0.0, "gtol": 0.0},
-    )
-    # L-BFGS-B can stop early (no further decrease possible): record the remaining steps as unchanged
-    while state["step"] < steps:
-        callback(None)
-    return torch.from_numpy(result.x.reshape(shape)).to(device, dtype)
+        total, terms = stepper.step(objective)
+        if on_step is not None:
+            on_step(step, total, terms, stepper.x)
+    return stepper.x.detach()

@@ -1,52 +1,72 @@
-"""The stimulus store: a generated video with its provenance, loss history and checkpoint.
+"""The stimulus store: a generated video with its provenance, the histories its method declares, and a checkpoint.
 
 A Zarr (format 3) group written through xarray, readable with plain
-``xarray.open_zarr(path)``:
+``xarray.open_zarr(path)``. What every stimulus has (the core's part):
 
-``video`` (time, channel, y, x) float32
-    the generated frames in [0, 1]; NaN where not yet generated.
+``video`` (time, channel, y, x) float32, or (sample, time, channel, y, x)
+    the generated frames in [0, 1]; NaN where not yet generated. Methods that
+    make several samples (chains) per target declare ``samples`` and get the
+    leading ``sample`` dimension.
 ``target`` (time, channel, y, x) float32
-    the input video the stimulus was made from, as the method saw it.
-``loss`` (transition, step, term) float32
-    the unweighted value of every loss term at every optimiser step.
-``loss_weight`` (transition, octave, term) float32
-    the weight each term had in each octave (after loss equalisation).
-``evaluation`` (sample, time, term) float32
-    every loss term at full resolution, frame by frame, for ``sample="result"``
-    (the finished stimulus) and ``sample="noise"`` (uniform noise, the
-    starting point): the measure of how far the optimisation went.
-``checkpoint_*``
-    what a killed run needs to resume exactly (method-specific).
+    the input video (role ``content``) as the method saw it; other roles are
+    identified by hash in the ``targets`` attribute.
 
-Coordinates: ``time`` (output frame index), ``transition`` (the output frame
-each optimisation produced; negative for burn-in transitions that are not
-kept), ``step``, ``octave`` (of each step), ``term``.
+and, declared by the method in its :class:`StoreLayout`:
 
-Attributes: ``stst_store = "stimulus"``, ``method``, ``status`` (``running``,
-``complete`` or ``failed``), ``config`` (the full resolved configuration as
-JSON), ``seed``, ``device``, ``versions`` (JSON: toolkit, Python, torch, timm,
-numpy, xarray, zarr, av), ``targets`` (JSON: for each role its source, shape,
-fps and sha256 of the frames used), ``fps``, ``transitions_done``,
-``transitions_total``, ``created``, ``updated``, ``elapsed_seconds``,
-``message`` (why a run failed).
+histories
+    arrays filled as the run goes (STST: ``loss`` (transition, step, term) and
+    ``loss_weight`` (transition, octave, term); a whole-clip optimisation:
+    ``loss`` (step, term)), with the method's own coordinates;
+evaluations
+    arrays written once the run is done (the optimised synthesizers'
+    ``evaluation`` (evaluated, time, term): every term for the noise start and
+    the result).
 
-A run commits each transition by writing its frame, losses and checkpoint
-first and the ``transitions_done`` counter last, so a crash at any moment
-leaves a store that resumes from the last committed transition. The status
-becomes ``complete`` only after the last transition is committed.
+The checkpoint (what a killed run needs to resume exactly: the method's
+tensors, the optimiser's state, every random generator's state) is a
+safetensors file in the store's ``checkpoint/`` folder, which Zarr and xarray
+do not see.
+
+Attributes: ``stst_store = "stimulus"``, ``format_version``, ``method``,
+``status`` (``running``, ``complete`` or ``failed``), ``message`` (why a run
+failed or stopped), ``config`` (the full resolved configuration as JSON),
+``seed``, ``device``, ``versions`` (JSON), ``targets`` (JSON: for each role its
+source, shape, fps and sha256 of the frames used), ``fps``, ``unit`` (what one
+unit of progress is: ``transition``, ``step``, …), ``units_done``,
+``units_total``, ``histories`` and ``evaluations`` (the names of the method's
+arrays), ``created``, ``updated``, ``elapsed_seconds``.
+
+Crash safety. :meth:`StimulusStore.create` writes into a hidden sibling folder
+and renames it into place, so a store either exists whole or not at all. A
+commit (:meth:`StimulusStore.commit`) writes, in this order: the method's rows
+(each indexed by the units it covers, so writing one again gives the same
+bytes), the checkpoint of the new ``units_done`` as a new file (renamed into
+place), the ``units_done`` counter (one atomic rewrite of ``zarr.json``), and
+only then removes the previous checkpoint. A kill between any two of these
+writes leaves the counter pointing at a checkpoint that is whole, so the next
+run resumes to the result an uninterrupted run would have had. Every write
+goes through :meth:`StimulusStore._write`, the one place where the tests inject
+faults.
+
+Stores of format 1 (before the layout was the method's) open for reading:
+``video``, ``target``, ``loss_history`` and ``evaluation`` work on them, and
+resuming one is refused with a message.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import hashlib
 import json
+import os
 import platform
 import shutil
+import uuid
 import warnings
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -57,8 +77,33 @@ from .errors import ConfigError, STSTError
 from .video import Video
 
 STORE_KIND = "stimulus"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+CHECKPOINT_FOLDER = "checkpoint"
 _PACKAGES = ("stst-toolkit", "torch", "timm", "numpy", "xarray", "zarr", "av")
+# attributes the store manages itself; a method's own attributes take a prefix
+_RESERVED = frozenset(
+    {
+        "stst_store",
+        "format_version",
+        "method",
+        "status",
+        "message",
+        "config",
+        "seed",
+        "device",
+        "versions",
+        "targets",
+        "fps",
+        "unit",
+        "units_done",
+        "units_total",
+        "histories",
+        "evaluations",
+        "created",
+        "updated",
+        "elapsed_seconds",
+    }
+)
 
 
 def toolkit_versions() -> dict[str, str]:
@@ -108,6 +153,144 @@ def is_store(path: str | Path) -> bool:
     return store_kind(path) == STORE_KIND
 
 
+@dataclasses.dataclass(frozen=True)
+class Array:
+    """A float32 array a method declares in its store: its dims and shape (NaN until written).
+
+    ``chunks`` defaults to one chunk per index of the first dimension, so a
+    commit that writes one row rewrites whole chunks only.
+    """
+
+    dims: tuple[str, ...]
+    shape: tuple[int, ...]
+    chunks: tuple[int, ...] | None = None
+
+    def __post_init__(self):
+        if len(self.dims) != len(self.shape):
+            raise ConfigError(f"an array with dims {self.dims} needs {len(self.dims)} sizes, got shape {self.shape}")
+
+    def empty(self) -> np.ndarray:
+        return np.full(self.shape, np.nan, np.float32)
+
+    def encoding(self) -> dict[str, Any]:
+        return {"chunks": self.chunks or (1, *self.shape[1:])} if self.shape else {}
+
+
+@dataclasses.dataclass
+class StoreLayout:
+    """The method's part of a store: its progress units, samples, arrays and coordinates.
+
+    Parameters
+    ----------
+    units_total
+        how many units of progress a complete run has (``units_done`` counts them).
+    unit
+        what one unit is, for people: ``"transition"``, ``"step"``, ``"iteration"``.
+    samples
+        how many videos the run makes from one target (Langevin chains, seeds);
+        None: one video, with no ``sample`` dimension.
+    histories, evaluations
+        name → :class:`Array`; histories are written by commits, evaluations
+        once the run is done.
+    coords
+        the coordinates of the method's dimensions, as ``xarray.Dataset`` takes
+        them: ``{"step": values}`` or ``{"step_octave": ("step", values)}``.
+    """
+
+    units_total: int
+    unit: str = "step"
+    samples: int | None = None
+    histories: Mapping[str, Array] = dataclasses.field(default_factory=dict)
+    evaluations: Mapping[str, Array] = dataclasses.field(default_factory=dict)
+    coords: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.units_total < 1:
+            raise ConfigError(f"a run needs at least one unit of progress, got units_total={self.units_total}")
+        if self.samples is not None and self.samples < 1:
+            raise ConfigError(f"samples must be at least 1 (or None for one video), got {self.samples}")
+        taken = {"video", "target"} & (set(self.histories) | set(self.evaluations))
+        if taken or set(self.histories) & set(self.evaluations):
+            raise ConfigError(f"array names must be unique and not 'video' or 'target': {sorted(taken or set(self.histories) & set(self.evaluations))}")
+
+
+# -- checkpoints: nested state (tensors, numbers, lists, dicts) ↔ one safetensors file ------------
+
+
+def flatten_state(state: Any, prefix: str = "") -> tuple[dict[str, torch.Tensor], Any]:
+    """Split nested state into named tensors and a JSON skeleton that says where each one goes.
+
+    Optimiser ``state_dict()`` output fits: dicts (with int or str keys),
+    lists, tuples, tensors, NumPy arrays, numbers, strings and None.
+    """
+    tensors: dict[str, torch.Tensor] = {}
+
+    def walk(node, path):
+        if isinstance(node, torch.Tensor):
+            tensors[path] = node.detach().cpu().contiguous()
+            return {"tensor": path}
+        if isinstance(node, np.ndarray):
+            tensors[path] = torch.from_numpy(np.ascontiguousarray(node))
+            return {"array": path}
+        if isinstance(node, Mapping):
+            return {"dict": [[key, walk(value, f"{path}.{key}")] for key, value in node.items()]}
+        if isinstance(node, (list, tuple)):
+            return {"list" if isinstance(node, list) else "tuple": [walk(value, f"{path}.{i}") for i, value in enumerate(node)]}
+        if node is None or isinstance(node, (bool, int, float, str)):
+            return {"value": node}
+        if isinstance(node, np.generic):
+            return {"value": node.item()}
+        raise STSTError(f"checkpoint state {path or '(top level)'}: cannot store a {type(node).__name__}; use tensors, arrays, numbers and strings")
+
+    return tensors, walk(state, prefix)
+
+
+def unflatten_state(tensors: Mapping[str, torch.Tensor], skeleton: Any) -> Any:
+    """The inverse of :func:`flatten_state`."""
+    (kind, content), = skeleton.items()
+    if kind == "tensor":
+        return tensors[content]
+    if kind == "array":
+        return tensors[content].numpy()
+    if kind == "dict":
+        return {key: unflatten_state(tensors, value) for key, value in content}
+    if kind in ("list", "tuple"):
+        items = [unflatten_state(tensors, value) for value in content]
+        return items if kind == "list" else tuple(items)
+    return content
+
+
+def save_checkpoint(path: Path, state: Mapping[str, Any]) -> None:
+    """Write nested state to ``path`` (safetensors) through a temporary file renamed into place."""
+    from safetensors.torch import save_file
+
+    tensors, skeleton = flatten_state(dict(state))
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    save_file(tensors, str(temporary), metadata={"skeleton": json.dumps(skeleton)})
+    os.replace(temporary, path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        skeleton = json.loads(handle.metadata()["skeleton"])
+        # fresh allocations: CPU reductions depend on a tensor's memory alignment, and a
+        # tensor read from a file may sit at any offset, which would break bit-identical resume
+        tensors = {name: handle.get_tensor(name).clone() for name in handle.keys()}
+    return unflatten_state(tensors, skeleton)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class StimulusStore:
     """Read and write access to one stimulus store on disk."""
 
@@ -130,74 +313,38 @@ class StimulusStore:
         seed: int,
         device: str,
         targets: Mapping[str, Video],
-        transitions: Sequence[int],
-        steps: int,
-        step_octave: Sequence[int],
-        octaves: int,
-        terms: Sequence[str],
-        checkpoint: Mapping[str, tuple[tuple[str, ...], np.ndarray]],
+        layout: StoreLayout,
+        checkpoint: Mapping[str, Any],
         overwrite: bool = False,
     ) -> "StimulusStore":
-        """Create an empty store for a run (refusing to replace anything that is not a stimulus store)."""
+        """Create the store of a new run at ``path``, whole or not at all.
+
+        ``checkpoint`` is the state at ``units_done = 0``. An existing stimulus
+        store is replaced only with ``overwrite=True``; anything else at
+        ``path`` is never touched.
+        """
         path = Path(path)
         if path.exists():
             if not is_store(path):
                 raise STSTError(f"{path} exists and is not a stimulus store; refusing to overwrite it. Choose another output path.")
             if not overwrite:
                 raise STSTError(f"{path} already holds a stimulus store; pass overwrite=True to replace it")
-            shutil.rmtree(path)
-        channels, frames, height, width = target.shape
-        empty = np.full((frames, channels, height, width), np.nan, np.float32)
-        data = {
-            "video": (("time", "channel", "y", "x"), empty),
-            "target": (("time", "channel", "y", "x"), target.frames.detach().cpu().transpose(0, 1).numpy()),
-            "loss": (("transition", "step", "term"), np.full((len(transitions), steps, len(terms)), np.nan, np.float32)),
-            "loss_weight": (("transition", "octave", "term"), np.full((len(transitions), octaves, len(terms)), np.nan, np.float32)),
-            "evaluation": (("sample", "time", "term"), np.full((2, frames, len(terms)), np.nan, np.float32)),
-        }
-        for name, (dims, array) in checkpoint.items():
-            data[f"checkpoint_{name}"] = (dims, array)
-        coords = {
-            "time": np.arange(frames),
-            "channel": _strings(["R", "G", "B"][:channels]),
-            "transition": np.asarray(transitions),
-            "step": np.arange(steps),
-            "step_octave": ("step", np.asarray(step_octave)),
-            "octave": np.arange(octaves),
-            "term": _strings(terms),
-            "sample": _strings(["noise", "result"]),
-        }
-        attrs = {
-            "stst_store": STORE_KIND,
-            "format_version": FORMAT_VERSION,
-            "method": method,
-            "status": "running",
-            "config": json.dumps(config, sort_keys=True),
-            "seed": int(seed),
-            "device": str(device),
-            "versions": json.dumps(toolkit_versions(), sort_keys=True),
-            "targets": json.dumps({role: video_fingerprint(v) for role, v in targets.items()}, sort_keys=True),
-            "fps": float(target.fps),
-            "transitions_done": 0,
-            "transitions_total": len(transitions),
-            "steps_done": 0,
-            "created": _now(),
-            "updated": _now(),
-            "elapsed_seconds": 0.0,
-            "message": "",
-        }
-        dataset = xr.Dataset(data, coords=coords, attrs=attrs)
-        # one chunk per frame: each transition then touches whole chunks only
-        encoding = {
-            "video": {"chunks": (1, channels, height, width)},
-            "target": {"chunks": (1, channels, height, width)},
-            "loss": {"chunks": (1, steps, len(terms))},
-        }
-        with warnings.catch_warnings():
-            # zarr notes that consolidated metadata is not yet in the v3 spec; xarray
-            # reads it, and it spares every reader a warning and a slow open
-            warnings.simplefilter("ignore")
-            dataset.to_zarr(str(path), mode="w", zarr_format=3, consolidated=True, encoding=encoding)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_abandoned_siblings(path)
+        building = path.with_name(f".{path.name}.creating-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        try:
+            _write_new_store(building, method=method, target=target, config=config, seed=seed, device=device, targets=targets, layout=layout)
+            (building / CHECKPOINT_FOLDER).mkdir()
+            save_checkpoint(building / CHECKPOINT_FOLDER / _checkpoint_name(0), checkpoint)
+            if path.exists():  # overwrite: move the old store aside first, so a crash loses neither
+                retired = path.with_name(f".{path.name}.replaced-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+                os.replace(path, retired)
+                os.replace(building, path)
+                shutil.rmtree(retired, ignore_errors=True)
+            else:
+                os.replace(building, path)
+        finally:
+            shutil.rmtree(building, ignore_errors=True)
         return cls(path)
 
     # -- reading ---------------------------------------------------------------------
@@ -205,6 +352,10 @@ class StimulusStore:
     @property
     def attrs(self) -> dict[str, Any]:
         return dict(self._group.attrs)
+
+    @property
+    def format_version(self) -> int:
+        return int(self._group.attrs.get("format_version", 1))
 
     @property
     def method(self) -> str:
@@ -219,13 +370,20 @@ class StimulusStore:
         return self.status == "complete"
 
     @property
-    def transitions_done(self) -> int:
-        return int(self._group.attrs["transitions_done"])
+    def unit(self) -> str:
+        return self._group.attrs.get("unit", "transition")
 
     @property
-    def steps_done(self) -> int:
-        """Optimiser steps committed so far by a whole-clip method (see :meth:`commit_steps`)."""
-        return int(self._group.attrs.get("steps_done", 0))
+    def units_done(self) -> int:
+        attrs = self._group.attrs
+        if "units_done" in attrs:
+            return int(attrs["units_done"])
+        return int(attrs.get("transitions_done", 0))  # format 1
+
+    @property
+    def units_total(self) -> int:
+        attrs = self._group.attrs
+        return int(attrs["units_total"] if "units_total" in attrs else attrs.get("transitions_total", 0))
 
     @property
     def config(self) -> dict[str, Any]:
@@ -235,102 +393,144 @@ class StimulusStore:
     def targets(self) -> dict[str, Any]:
         return json.loads(self._group.attrs["targets"])
 
-    def checkpoint(self) -> dict[str, np.ndarray]:
-        return {name[len("checkpoint_") :]: self._group[name][...] for name in self._group.array_keys() if name.startswith("checkpoint_")}
+    @property
+    def samples(self) -> int | None:
+        """How many videos the store holds (None: one, without a ``sample`` dimension)."""
+        video = self._group["video"]
+        return int(video.shape[0]) if len(video.shape) == 5 else None
 
     @property
-    def shape(self) -> tuple[int, int, int, int]:
-        """``(T, C, H, W)`` of the generated video."""
+    def shape(self) -> tuple[int, ...]:
+        """``(T, C, H, W)`` of the generated video, or ``(S, T, C, H, W)`` with samples."""
         return tuple(self._group["video"].shape)
+
+    def checkpoint(self) -> dict[str, Any]:
+        """The state committed with the current ``units_done`` (empty for a store of format 1)."""
+        if self.format_version < 2:
+            return {}
+        path = self.path / CHECKPOINT_FOLDER / _checkpoint_name(self.units_done)
+        if not path.is_file():
+            raise STSTError(
+                f"{self.path}: the checkpoint of unit {self.units_done} is missing, so the run cannot resume; "
+                "run again with --overwrite to start it anew"
+            )
+        return load_checkpoint(path)
 
     def frame(self, index: int) -> np.ndarray:
         return self._group["video"][index]
 
-    def video(self) -> Video:
-        """The generated frames as a :class:`Video` (only complete stores, or the frames done so far)."""
-        frames = np.asarray(self._group["video"][...])
+    def video(self, sample: int | None = None) -> Video:
+        """The generated frames as a :class:`Video` (only complete stores, or the frames done so far).
+
+        A store with samples needs ``sample`` (an index); ``store.samples`` says how many.
+        """
+        array = self._group["video"]
+        if len(array.shape) == 5:
+            if sample is None:
+                raise STSTError(f"{self.path} holds {array.shape[0]} samples; choose one with sample=0…{array.shape[0] - 1} (--sample on the command line)")
+            if not 0 <= sample < array.shape[0]:
+                raise STSTError(f"{self.path} has samples 0…{array.shape[0] - 1}; there is no sample {sample}")
+            frames = np.asarray(array[sample])
+        else:
+            if sample not in (None, 0):
+                raise STSTError(f"{self.path} holds one video, so there is no sample {sample}")
+            frames = np.asarray(array[...])
         done = int(np.isfinite(frames).all(axis=(1, 2, 3)).sum())
         if done == 0:
             raise STSTError(f"{self.path} holds no generated frame yet")
         clip = torch.from_numpy(np.ascontiguousarray(frames[:done].transpose(1, 0, 2, 3)))
-        return Video(clip, float(self._group.attrs["fps"]), str(self.path))
+        source = str(self.path) if sample is None else f"{self.path}[sample={sample}]"
+        return Video(clip, float(self._group.attrs["fps"]), source)
 
     def target(self) -> Video:
         frames = np.asarray(self._group["target"][...])
         return Video(torch.from_numpy(np.ascontiguousarray(frames.transpose(1, 0, 2, 3))), float(self._group.attrs["fps"]), f"{self.path}:target")
 
-    def loss_history(self) -> xr.DataArray:
+    def array(self, name: str) -> xr.DataArray:
+        """One of the store's arrays (a history or evaluation), loaded, with its coordinates."""
         with xr.open_zarr(str(self.path)) as dataset:
-            return dataset["loss"].load()
+            if name not in dataset:
+                raise STSTError(f"{self.path} has no array {name!r}; it has {', '.join(sorted(dataset.data_vars))}")
+            return dataset[name].load()
+
+    def loss_history(self) -> xr.DataArray:
+        """The ``loss`` history (every term at every step), in the method's own dims."""
+        return self.array("loss")
+
+    def evaluation(self) -> xr.DataArray:
+        """Every term for the noise start and the result: dims ``(evaluated, time, term)``."""
+        evaluation = self.array("evaluation")
+        if self.format_version < 2:  # format 1 called this dimension "sample"
+            evaluation = evaluation.rename(sample="evaluated")
+        return evaluation
 
     # -- writing ---------------------------------------------------------------------
 
-    def commit_transition(
+    def _write(self, what: str, action: Callable[[], None]) -> None:
+        """Every write to the store passes here (``what`` names it): the place to inject faults."""
+        action()
+
+    def _write_array(self, name: str, region: Any, value: np.ndarray) -> None:
+        def write():
+            self._group[name][region] = value
+
+        self._write(f"{name}[{region}]", write)
+
+    def _write_attrs(self, values: Mapping[str, Any]) -> None:
+        # zarr rewrites zarr.json through a temporary file and a rename: all of it or nothing
+        self._write("attrs", lambda: self._group.attrs.update(dict(values)))
+
+    def commit(
         self,
-        index: int,
+        units_done: int,
         *,
-        frame: np.ndarray | None,
-        time: int | None,
-        losses: np.ndarray,
-        weights: np.ndarray,
-        checkpoint: Mapping[str, np.ndarray],
+        rows: Sequence[tuple[str, Any, np.ndarray]] = (),
+        checkpoint: Mapping[str, Any],
         elapsed: float,
     ) -> None:
-        """Write one finished transition; the ``transitions_done`` counter moves last."""
-        if frame is not None:
-            self._group["video"][time] = frame
-        self._group["loss"][index] = losses
-        self._group["loss_weight"][index] = weights
-        for name, array in checkpoint.items():
-            self._group[f"checkpoint_{name}"][...] = array
-        self._group.attrs.update({"transitions_done": index + 1, "updated": _now(), "elapsed_seconds": float(elapsed)})
+        """Record progress up to ``units_done``: the method's rows, then the checkpoint, then the counter.
 
-    def commit_steps(
-        self,
-        start: int,
-        *,
-        losses: np.ndarray,
-        weights: np.ndarray,
-        checkpoint: Mapping[str, np.ndarray],
-        elapsed: float,
-    ) -> None:
-        """For methods that optimise a whole clip at once: record steps ``start…`` and a checkpoint.
-
-        ``losses`` has one row per step taken since ``start``; the ``steps_done``
-        counter moves last, so a crash leaves the previous checkpoint valid.
+        ``rows`` are ``(array name, region, values)``: the frames and history
+        rows of the units this commit covers (``region`` as in NumPy
+        indexing). They must depend only on the run's state, so that a resumed
+        run writes the same values again.
         """
-        self._group["loss"][0, start : start + len(losses)] = losses
-        self._group["loss_weight"][0] = weights
-        for name, array in checkpoint.items():
-            self._group[f"checkpoint_{name}"][...] = array
-        self._group.attrs.update({"steps_done": start + len(losses), "updated": _now(), "elapsed_seconds": float(elapsed)})
+        if self.format_version < 2:
+            raise STSTError(f"{self.path} is a store of format {self.format_version}; this version cannot continue it")
+        if not 0 < units_done <= self.units_total:
+            raise STSTError(f"units_done must lie in 1…{self.units_total}, got {units_done}")
+        previous = self.units_done
+        for name, region, values in rows:
+            self._write_array(name, region, values)
+        folder = self.path / CHECKPOINT_FOLDER
+        self._write("checkpoint", lambda: save_checkpoint(folder / _checkpoint_name(units_done), checkpoint))
+        self._write_attrs({"units_done": int(units_done), "updated": _now(), "elapsed_seconds": float(elapsed)})
+        if previous != units_done:
+            self._write("remove old checkpoint", lambda: (folder / _checkpoint_name(previous)).unlink(missing_ok=True))
 
-    def write_video(self, frames: np.ndarray) -> None:
-        """Store the finished frames ``(time, channel, y, x)`` of a whole-clip method."""
-        self._group["video"][...] = frames
-
-    def write_evaluation(self, noise: np.ndarray, result: np.ndarray) -> None:
-        """Store the full-resolution loss terms ``(time, term)`` of the noise start and of the result."""
-        self._group["evaluation"][...] = np.stack([noise, result]).astype(np.float32)
-
-    def evaluation(self) -> xr.DataArray:
-        with xr.open_zarr(str(self.path)) as dataset:
-            return dataset["evaluation"].load()
+    def write(self, name: str, values: np.ndarray, region: Any = Ellipsis) -> None:
+        """Write an array outside a commit (a finished run's evaluation or its frames), before the status says complete."""
+        self._write_array(name, region, np.asarray(values, np.float32))
 
     def update_attrs(self, values: Mapping[str, Any]) -> None:
         """Add a method's own attributes (JSON values; prefix the names with the method's, e.g. ``stps_``)."""
-        reserved = {"method", "status", "message", "config", "targets", "transitions_done", "steps_done", "fps", "seed"} & set(values)
+        reserved = _RESERVED & set(values)
         if reserved:
             raise STSTError(f"{', '.join(sorted(reserved))}: the store's own attributes; give a method's attributes its own prefix")
-        self._group.attrs.update(dict(values))
+        self._write_attrs(values)
 
     def set_status(self, status: str, message: str = "") -> None:
-        self._group.attrs.update({"status": status, "message": message, "updated": _now()})
+        self._write_attrs({"status": status, "message": message, "updated": _now()})
 
     def check_compatible(self, *, method: str, config: Mapping[str, Any], seed: int, targets: Mapping[str, Video]) -> None:
         """Raise :class:`ConfigError` if resuming this store with these settings would mix two runs."""
         from .config import describe_differences
 
+        if self.format_version != FORMAT_VERSION and not self.complete:
+            raise ConfigError(
+                f"{self.path} is an unfinished store of format {self.format_version}, which this version "
+                f"(format {FORMAT_VERSION}) cannot continue. Pass --overwrite to start again, or choose another output path."
+            )
         problems = []
         if self.method != method:
             problems.append(f"method: {self.method!r} → {method!r}")
@@ -338,14 +538,90 @@ class StimulusStore:
         if int(self._group.attrs["seed"]) != int(seed):
             problems.append(f"seed: {self._group.attrs['seed']} → {seed}")
         stored_targets = self.targets
-        for role, video in targets.items():
-            if stored_targets.get(role, {}).get("sha256") != video_fingerprint(video)["sha256"]:
-                problems.append(f"target {role!r}: different frames than {stored_targets.get(role, {}).get('source')!r}")
+        for role in sorted(set(stored_targets) | set(targets)):
+            stored = stored_targets.get(role, {})
+            if role not in targets:
+                problems.append(f"target {role!r}: the store was made with {stored.get('source')!r}, none given now")
+            elif stored.get("sha256") != video_fingerprint(targets[role])["sha256"]:
+                problems.append(f"target {role!r}: different frames than {stored.get('source')!r}")
         if problems:
             raise ConfigError(
                 f"{self.path} was made by an incompatible run, so it cannot be resumed ({'; '.join(problems)}). "
                 "Pass --overwrite to start again, or choose another output path."
             )
+
+
+def _checkpoint_name(units_done: int) -> str:
+    return f"units-{units_done:09d}.safetensors"
+
+
+def _remove_abandoned_siblings(path: Path) -> None:
+    """Hidden folders that a killed ``create`` (or overwrite) left beside ``path``."""
+    for sibling in path.parent.glob(f".{path.name}.*-*-*"):
+        try:
+            pid = int(sibling.name.rsplit("-", 2)[1])
+        except (IndexError, ValueError):
+            continue
+        if sibling.is_dir() and not _pid_alive(pid):
+            shutil.rmtree(sibling, ignore_errors=True)
+
+
+def _write_new_store(path: Path, *, method, target: Video, config, seed, device, targets, layout: StoreLayout) -> None:
+    channels, frames, height, width = target.shape
+    video_dims: tuple[str, ...] = ("time", "channel", "y", "x")
+    video_shape: tuple[int, ...] = (frames, channels, height, width)
+    if layout.samples is not None:
+        video_dims, video_shape = ("sample", *video_dims), (layout.samples, *video_shape)
+    video = Array(video_dims, video_shape, chunks=(1,) * (len(video_dims) - 3) + (channels, height, width))
+    data = {
+        "video": (video.dims, video.empty()),
+        "target": (("time", "channel", "y", "x"), target.frames.detach().cpu().transpose(0, 1).numpy()),
+    }
+    encoding = {"video": video.encoding(), "target": {"chunks": (1, channels, height, width)}}
+    for name, array in {**layout.histories, **layout.evaluations}.items():
+        data[name] = (array.dims, array.empty())
+        encoding[name] = array.encoding()
+    coords = {"time": np.arange(frames), "channel": _strings(["R", "G", "B"][:channels])}
+    if layout.samples is not None:
+        coords["sample"] = np.arange(layout.samples)
+    for name, value in layout.coords.items():
+        if isinstance(value, tuple):
+            dim, values = value
+            coords[name] = (dim, _coordinate(values))
+        else:
+            coords[name] = _coordinate(value)
+    attrs = {
+        "stst_store": STORE_KIND,
+        "format_version": FORMAT_VERSION,
+        "method": method,
+        "status": "running",
+        "message": "",
+        "config": json.dumps(config, sort_keys=True),
+        "seed": int(seed),
+        "device": str(device),
+        "versions": json.dumps(toolkit_versions(), sort_keys=True),
+        "targets": json.dumps({role: video_fingerprint(v) for role, v in targets.items()}, sort_keys=True),
+        "fps": float(target.fps),
+        "unit": layout.unit,
+        "units_done": 0,
+        "units_total": int(layout.units_total),
+        "histories": list(layout.histories),
+        "evaluations": list(layout.evaluations),
+        "created": _now(),
+        "updated": _now(),
+        "elapsed_seconds": 0.0,
+    }
+    dataset = xr.Dataset(data, coords=coords, attrs=attrs)
+    with warnings.catch_warnings():
+        # zarr notes that consolidated metadata is not yet in the v3 spec; xarray
+        # reads it, and it spares every reader a warning and a slow open
+        warnings.simplefilter("ignore")
+        dataset.to_zarr(str(path), mode="w-", zarr_format=3, consolidated=True, encoding=encoding)
+
+
+def _coordinate(values) -> np.ndarray:
+    values = np.asarray(values)
+    return _strings(values.tolist()) if values.dtype.kind in "US" else values
 
 
 def open_store(path: str | Path) -> StimulusStore:

@@ -1,30 +1,53 @@
 """The synthesizer contract, in the manner of plenoptic's synthesis objects.
 
-A synthesizer is built from target videos (by role: ``"content"`` is the
-input, methods may take more such as ``"spatial_style"``), a configuration
-dataclass, a seed and a device. ``synthesize(output)`` writes a
-:class:`~stst_core.store.StimulusStore`; calling it again on the same output
-resumes from the last checkpoint (a killed run included), and a complete store
-is left as it is. It keeps a loss history, shows progress with tqdm, and never
-pickles callables: a store holds only arrays and JSON.
+Two bases:
 
-Subclasses set the class attributes below and implement :meth:`run`.
+:class:`Synthesizer`
+    the life cycle of a run and its stimulus store, for every method: targets
+    by role, a typed configuration, a seed and a device; ``synthesize(output)``
+    creates the store (whole or not at all), resumes an unfinished one after
+    checking it was made by the same run, leaves a complete one alone, marks
+    the store ``failed`` with the message of *any* exception, and ``complete``
+    only when the run has returned. A method without optimisation (STPS)
+    implements :meth:`Synthesizer.layout`, :meth:`Synthesizer.initial_state`
+    and :meth:`Synthesizer.run`.
+:class:`OptimizedSynthesizer`
+    adds the optimisation (in the manner of plenoptic's ``OptimizedSynthesis``):
+    the loop over units of progress, buffered histories with a NaN/inf check
+    that names the unit, step and term, progress bars whose remaining time is
+    right from the start, periodic commits whose checkpoint holds the method's
+    state, the optimiser's ``state_dict`` and the run's random generator, and
+    the evaluation of the result against the noise it started from. By default
+    a run is one optimisation of one tensor (a unit is a step): a method then
+    supplies :meth:`~OptimizedSynthesizer.initial` and
+    :meth:`~OptimizedSynthesizer.objective`; a method whose run is a sequence of
+    optimisations (STST: one per frame transition) supplies
+    :meth:`~OptimizedSynthesizer.start`, :meth:`~OptimizedSynthesizer.advance`,
+    :meth:`~OptimizedSynthesizer.state` and :meth:`~OptimizedSynthesizer.result`.
+
+The written contract, with must / should / may, is the synthesizer section of
+``docs/plugins.md``.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Mapping, Sequence
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from .backbone import Backbone, create_backbone
 from .config import StreamConfig, resolve_config, to_dict
 from .errors import ConfigError, STSTError
-from .store import StimulusStore, is_store
+from .losses import compare, create_loss, prepare_target
+from .optim import Stepper, make_stepper
+from .store import Array, StimulusStore, StoreLayout, is_store
 from .video import Video
+
+Row = tuple[str, Any, Any]  # (array name, region, values: array or tensor)
 
 
 class Synthesizer:
@@ -98,8 +121,10 @@ class Synthesizer:
         except KeyboardInterrupt:
             store.set_status("running", "interrupted; run the same command again to resume")
             raise
-        except STSTError as exc:
-            store.set_status("failed", str(exc))
+        except Exception as exc:
+            # whatever went wrong, the store says so; what was committed stays and resumes
+            message = str(exc) if isinstance(exc, STSTError) else f"{type(exc).__name__}: {exc}"
+            store.set_status("failed", message)
             raise
         store.set_status("complete")
         return store
@@ -107,16 +132,16 @@ class Synthesizer:
     def prepare(self) -> None:
         """Build what the run needs (networks, losses); called before the store is touched."""
 
-    def create_store(self, output: Path, *, overwrite: bool) -> StimulusStore:
-        """Make the empty store for a new run (usually one call of :meth:`new_store`)."""
+    def layout(self) -> StoreLayout:
+        """The method's part of the store: progress units, samples, histories and evaluations."""
         raise NotImplementedError
 
-    def new_store(self, output: Path, *, overwrite: bool, **layout) -> StimulusStore:
-        """:meth:`StimulusStore.create` with what every run records filled in (method, targets, config, seed, device).
+    def initial_state(self) -> dict[str, Any]:
+        """The checkpoint at ``units_done = 0`` (tensors, arrays, numbers, nested dicts and lists)."""
+        return {}
 
-        ``layout`` is the method's own part: ``transitions``, ``steps``,
-        ``step_octave``, ``octaves``, ``terms`` and ``checkpoint``.
-        """
+    def create_store(self, output: Path, *, overwrite: bool) -> StimulusStore:
+        """Make the store of a new run: :meth:`layout` and :meth:`initial_state` with what every run records."""
         return StimulusStore.create(
             output,
             method=self.name,
@@ -125,13 +150,277 @@ class Synthesizer:
             seed=self.seed,
             device=str(self.device),
             targets=self.targets,
+            layout=self.layout(),
+            checkpoint=self.initial_state(),
             overwrite=overwrite,
-            **layout,
         )
 
     def run(self, store: StimulusStore, *, started: float, progress: bool) -> None:
-        """Generate from ``store.transitions_done`` on, committing as it goes."""
+        """Generate from ``store.units_done`` on, committing as it goes."""
         raise NotImplementedError
+
+
+class OptimizedSynthesizer(Synthesizer):
+    """A synthesizer whose run is optimisation (or sampling) in units of progress; see the module docstring.
+
+    What a method supplies
+    ----------------------
+    :meth:`terms`
+        the names of the loss terms, in the order :meth:`objective` returns them.
+    :meth:`initial` and :meth:`objective` (a single optimisation)
+        the start (use ``self.rng`` for any randomness) and ``(total, terms)``
+        at a point; :meth:`make_stepper` may choose another update rule.
+    or :meth:`start`, :meth:`advance`, :meth:`state`, :meth:`result` (several)
+        see each one.
+    :meth:`evaluate` (optional)
+        every term per frame of a finished video, for the noise-vs-result
+        evaluation.
+    """
+
+    unit: ClassVar[str] = "step"
+
+    def __init__(self, targets: Mapping[str, Video], config: Any = None, *, seed: int = 0, device: str | torch.device = "cpu"):
+        super().__init__(targets, config, seed=seed, device=device)
+        # the run's one source of randomness: its state travels in every checkpoint
+        self.rng = torch.Generator().manual_seed(self.seed)
+        self.progress = RunProgress(0.0, enabled=False)
+
+    # -- what a method supplies --------------------------------------------------------
+
+    def terms(self) -> Sequence[str]:
+        raise NotImplementedError
+
+    @property
+    def units_total(self) -> int:
+        """Units of progress in a complete run (default: the config's ``steps``)."""
+        return int(self.config.steps)
+
+    @property
+    def commit_every(self) -> int:
+        """Units between commits (default: the config's ``checkpoint_every``, else 1); the last unit always commits."""
+        return int(getattr(self.config, "checkpoint_every", 1))
+
+    def histories(self) -> dict[str, Array]:
+        """The arrays commits fill (default: ``loss`` (step, term), every term at every step)."""
+        return {"loss": Array(("step", "term"), (self.units_total, len(self.terms())), chunks=(max(1, self.commit_every), len(self.terms())))}
+
+    def coords(self) -> dict[str, Any]:
+        """Coordinates of the method's dimensions beyond ``term`` and ``evaluated``."""
+        return {"step": np.arange(self.units_total)}
+
+    def initial(self) -> torch.Tensor:
+        """The starting point of a single optimisation (on ``self.device``)."""
+        raise NotImplementedError
+
+    def objective(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(total, terms)`` at ``x`` for a single optimisation."""
+        raise NotImplementedError
+
+    def make_stepper(self, x: torch.Tensor) -> Stepper:
+        """The update rule of a single optimisation (default: the config's ``optimizer`` and ``lr``)."""
+        return make_stepper(self.config.optimizer, x, lr=self.config.lr)
+
+    def start(self, state: Mapping[str, Any]) -> None:
+        """Restore the live objects of a run from the method's checkpoint ``state``."""
+        self.stepper = self.make_stepper(state["optimizer"]["x"].to(self.device))
+        self.stepper.load_state_dict(_to_device(state["optimizer"], self.device))
+
+    def advance(self, unit: int) -> list[Row]:
+        """Do unit ``unit``; return its rows: ``(array name, region, values)`` for histories and frames."""
+        total, terms = self.stepper.step(self.objective)
+        self.progress.step(1.0, total)
+        return [("loss", unit, terms)]
+
+    def state(self) -> dict[str, Any]:
+        """The method's checkpoint now (tensors may stay on the device; the store copies them)."""
+        return {"optimizer": self.stepper.state_dict()}
+
+    def result(self) -> torch.Tensor | None:
+        """The finished video ``(T, C, H, W)`` (or ``(S, T, C, H, W)``), or None when commits wrote the frames."""
+        return self.stepper.x
+
+    def evaluate(self, video: torch.Tensor) -> np.ndarray | None:
+        """Every term per frame ``(T, terms)`` of a finished video; None: no evaluation."""
+        return None
+
+    def unit_cost(self, unit: int) -> float:
+        """Estimated seconds (or any proportional figure) of a unit, for the remaining time."""
+        return 1.0
+
+    def unit_label(self, unit: int) -> str:
+        """Where unit ``unit`` is, for people: the progress bar's description and error messages."""
+        return f"{self.unit} {unit + 1}/{self.units_total}"
+
+    def nan_advice(self) -> str:
+        return "Lower the learning rate or the weight of that term"
+
+    # -- what the base does --------------------------------------------------------------
+
+    def initial_state(self) -> dict[str, Any]:
+        self.rng.manual_seed(self.seed)
+        method = self.start_state()
+        return {"method": method, "rng": self.rng.get_state()}
+
+    def start_state(self) -> dict[str, Any]:
+        """The method's state at unit 0 (default: a fresh stepper at :meth:`initial`)."""
+        return {"optimizer": self.make_stepper(self.initial()).state_dict()}
+
+    def layout(self) -> StoreLayout:
+        terms = list(self.terms())
+        evaluations = {}
+        coords = {**self.coords(), "term": terms}
+        if type(self).evaluate is not OptimizedSynthesizer.evaluate:
+            frames = self.targets["content"].num_frames
+            evaluations["evaluation"] = Array(("evaluated", "time", "term"), (2, frames, len(terms)))
+            coords["evaluated"] = ["noise", "result"]
+        return StoreLayout(
+            units_total=self.units_total,
+            unit=self.unit,
+            samples=getattr(self, "samples", None),
+            histories=self.histories(),
+            evaluations=evaluations,
+            coords=coords,
+        )
+
+    def run(self, store: StimulusStore, *, started: float, progress: bool) -> None:
+        checkpoint = store.checkpoint()
+        self.rng.set_state(checkpoint["rng"])
+        self.start(checkpoint["method"])
+        done, total = store.units_done, self.units_total
+        self.progress = RunProgress(sum(self.unit_cost(u) for u in range(done, total)), enabled=progress, unit_name=self.unit)
+        pending: list[tuple[int, list[Row]]] = []  # rows stay on the device until a commit
+        try:
+            for unit in range(done, total):
+                self.progress.start_unit(self.unit_label(unit))
+                pending.append((unit, self.advance(unit)))
+                self.progress.end_unit(self.unit_cost(unit))
+                if (unit + 1) % self.commit_every == 0 or unit + 1 == total:
+                    rows = [(unit, [(name, region, _to_numpy(values)) for name, region, values in unit_rows]) for unit, unit_rows in pending]
+                    for unit_done, unit_rows in rows:
+                        self._check_finite(unit_done, unit_rows)
+                    store.commit(
+                        unit + 1,
+                        rows=_merge_rows([row for _, unit_rows in rows for row in unit_rows]),
+                        checkpoint={"method": self.state(), "rng": self.rng.get_state()},
+                        elapsed=time.perf_counter() - started,
+                    )
+                    pending = []
+        finally:
+            self.progress.close()
+        self.finish(store)
+
+    def finish(self, store: StimulusStore) -> None:
+        """Write the result (when commits did not) and its evaluation; the status moves after this."""
+        video = self.result()
+        if video is not None:
+            store.write("video", video.detach().cpu().numpy())
+            video = video.detach()
+        else:
+            video = store.video().frames.transpose(0, 1).to(self.device)
+        if "evaluation" in store.attrs.get("evaluations", []):
+            # the same uniform noise a run would start from, from a generator of its own
+            noise = torch.rand(video.shape, generator=torch.Generator().manual_seed(self.seed)).to(self.device)
+            store.write("evaluation", np.stack([self.evaluate(noise), self.evaluate(video)]))
+
+    def _check_finite(self, unit: int, rows: Sequence[tuple[str, Any, np.ndarray]]) -> None:
+        """A NaN or inf in a unit's history rows stops the run, naming the unit, the step within it and the term."""
+        terms = list(self.terms())
+        for name, _, values in rows:
+            if name == "video" or np.isfinite(values).all():
+                continue
+            position = tuple(int(i) for i in np.argwhere(~np.isfinite(values))[0])
+            what = f"{terms[position[-1]]} {name}" if values.shape[-1:] == (len(terms),) else name
+            step = f", step {position[0]}" if len(position) > 1 else ""
+            raise STSTError(
+                f"the {what} became {values[position]} at {self.unit_label(unit)}{step}; the last checkpoint is kept. {self.nan_advice()}"
+            )
+
+
+def _merge_rows(rows: Sequence[tuple[str, Any, np.ndarray]]) -> list[tuple[str, Any, np.ndarray]]:
+    """Rows of one array for consecutive indices (int regions) become one slice write: fewer, whole-chunk writes."""
+    runs: list[list] = []  # [name, start, stop or None, values]
+    current: dict[str, int] = {}  # array name → its run still open for the next index
+    for name, region, values in rows:
+        i = current.get(name)
+        if isinstance(region, int) and i is not None and runs[i][2] == region:
+            runs[i][2] += 1
+            runs[i][3].append(values)
+        elif isinstance(region, int):
+            current[name] = len(runs)
+            runs.append([name, region, region + 1, [values]])
+        else:
+            current.pop(name, None)
+            runs.append([name, region, None, values])
+    return [(name, slice(start, stop), np.stack(values)) if stop is not None else (name, start, values) for name, start, stop, values in runs]
+
+
+def _to_numpy(values) -> np.ndarray:
+    if isinstance(values, torch.Tensor):
+        return values.detach().cpu().numpy().astype(np.float32, copy=False)
+    return np.asarray(values, np.float32)
+
+
+def _to_device(state, device):
+    if isinstance(state, torch.Tensor):
+        return state.to(device)
+    if isinstance(state, Mapping):
+        return {key: _to_device(value, device) for key, value in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_to_device(value, device) for value in state)
+    return state
+
+
+class Stream:
+    """One stream of a method: a backbone, the layers its losses read, and the losses.
+
+    Built from a :class:`~stst_core.config.StreamConfig` with
+    :meth:`from_config`, which checks the layers and the temporal window before
+    any run. ``stream(video)`` gives the activations of every layer the stream
+    uses; :meth:`prepare` and :meth:`compare` turn activations into prepared
+    targets and into the stream's term (the mean over its layers).
+    """
+
+    def __init__(self, name: str, net: Backbone, *, style_layers=(), content_layers=(), style_loss="gram", style_loss_options=None, content_loss="mse"):
+        self.name = name
+        self.net = net
+        self.layers_of = {"style": list(style_layers), "content": list(content_layers)}
+        self.losses = {"style": create_loss(style_loss, **(style_loss_options or {})), "content": create_loss(content_loss)}
+
+    @classmethod
+    def from_config(cls, name: str, config: StreamConfig, *, max_window: int, device, seed: int, style: bool = True, content: bool = False) -> "Stream":
+        """The stream ``name`` of a method's config, using its style layers, content layers or both."""
+        style_layers = list(config.style_layers) if style else []
+        content_layers = list(config.content_layers) if content else []
+        net = build_stream(config, style_layers + content_layers, name=name, max_window=max_window, device=device, seed=seed)
+        return cls(
+            name,
+            net,
+            style_layers=style_layers,
+            content_layers=content_layers,
+            style_loss=config.style_loss,
+            style_loss_options=config.style_loss_options,
+            content_loss=config.content_loss,
+        )
+
+    @property
+    def layers(self) -> list[str]:
+        return list(dict.fromkeys(self.layers_of["style"] + self.layers_of["content"]))
+
+    @property
+    def window(self) -> int:
+        return self.net.temporal_window
+
+    def __call__(self, video: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.net(video, self.layers)
+
+    def prepare(self, activations: Mapping[str, torch.Tensor], kind: str = "style") -> dict[str, Any]:
+        """What the ``kind`` loss needs of fixed target activations, per layer, computed once."""
+        return {layer: prepare_target(self.losses[kind], activations[layer]) for layer in self.layers_of[kind]}
+
+    def compare(self, activations: Mapping[str, torch.Tensor], prepared: Mapping[str, Any], kind: str = "style") -> torch.Tensor:
+        """The stream's ``kind`` term: the mean over its layers of the loss against ``prepared``."""
+        loss = self.losses[kind]
+        return torch.stack([compare(loss, activations[layer], prepared[layer]) for layer in self.layers_of[kind]]).mean()
 
 
 def build_stream(stream: StreamConfig, layers, *, name: str, max_window: int, device, seed: int) -> Backbone:
@@ -150,12 +439,12 @@ def build_stream(stream: StreamConfig, layers, *, name: str, max_window: int, de
 
 
 class RunProgress:
-    """Progress for a run of many optimisations: an outer bar over the whole run and an inner one over steps.
+    """Progress for a run of many units: an outer bar over the whole run and, where a unit has steps, an inner one.
 
-    The outer bar advances by the *estimated cost* of each step (seconds, from
-    a per-kind cost model the synthesizer calibrates before starting), so its
-    remaining time is right from the first steps on rather than after the first
-    frame. Its description names the current item ("frame 3/12").
+    The outer bar advances by the *estimated cost* of each unit (and of each
+    step within one), so its remaining time is right from the first steps on,
+    not only after the first unit. Its description names the current unit
+    ("transition 3/12").
     """
 
     def __init__(self, total_cost: float, *, enabled: bool = True, unit_name: str = "frame"):
@@ -169,21 +458,35 @@ class RunProgress:
         )
         self.inner = None
         self._last_postfix = 0.0
+        self._unit_start = 0.0
+        self._description = ""
+
+    def start_unit(self, description: str) -> None:
+        self._unit_start = self.outer.n
+        if description != self._description:
+            self.outer.set_description_str(description, refresh=False)
+            self._description = description
+
+    def end_unit(self, cost: float) -> None:
+        """Bring the outer bar to where this unit's estimated cost says it should be."""
+        self.outer.update(max(0.0, self._unit_start + cost - self.outer.n))
 
     def start(self, description: str, steps: int) -> None:
-        self.outer.set_description_str(description)
+        """An inner bar of ``steps`` steps within the current unit."""
+        self.start_unit(description)
         if self.inner is not None:
             self.inner.close()
         self.inner = tqdm(total=steps, disable=not self.enabled, leave=False, unit="step", dynamic_ncols=True)
 
-    def step(self, cost: float, loss: float | None = None) -> None:
+    def step(self, cost: float, loss: torch.Tensor | float | None = None) -> None:
+        """One step done: ``cost`` on the outer bar; the loss shows now and then (few device syncs)."""
         self.outer.update(cost)
         if self.inner is not None:
             self.inner.update(1)
-            now = time.monotonic()
-            if loss is not None and now - self._last_postfix > 0.25:
-                self.inner.set_postfix_str(f"loss={loss:.4g}", refresh=False)
-                self._last_postfix = now
+        if loss is not None and self.wants_loss():
+            text = f"loss={float(loss):.4g}"
+            (self.inner or self.outer).set_postfix_str(text, refresh=False)
+            self._last_postfix = time.monotonic()
 
     def wants_loss(self) -> bool:
         """Whether the caller should fetch a loss value now (keeps device syncs rare)."""

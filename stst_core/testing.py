@@ -44,7 +44,7 @@ import functools
 import hashlib
 import http.server
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -216,6 +216,102 @@ def temporary_plugins() -> Iterator[Callable[..., str]]:
             return loaded if loaded is not None else stack.enter_context(registered_plugin(plugin, name))
 
         yield register
+
+
+# -- fault injection -------------------------------------------------------------------
+
+
+class SimulatedKill(BaseException):
+    """What :func:`kill_after_writes` raises: like SIGKILL, no handler marks the store failed or interrupted."""
+
+
+@contextmanager
+def recorded_writes() -> Iterator[list[str]]:
+    """Inside the block, the name of every write any stimulus store makes is appended to the yielded list."""
+    from .store import StimulusStore
+
+    names: list[str] = []
+    original = StimulusStore._write
+
+    def recording(self, what, action):
+        original(self, what, action)
+        names.append(what)
+
+    StimulusStore._write = recording
+    try:
+        yield names
+    finally:
+        StimulusStore._write = original
+
+
+@contextmanager
+def kill_after_writes(count: int) -> Iterator[None]:
+    """The ``count``-th store write inside the block completes, then the process "dies" (:class:`SimulatedKill`)."""
+    from .store import StimulusStore
+
+    original = StimulusStore._write
+    done = {"n": 0}
+
+    def dying(self, what, action):
+        original(self, what, action)
+        done["n"] += 1
+        if done["n"] == count:
+            raise SimulatedKill(f"killed after write {count} ({what})")
+
+    StimulusStore._write = dying
+    try:
+        yield
+    finally:
+        StimulusStore._write = original
+
+
+def store_contents(path: str | Path) -> dict[str, Any]:
+    """Every array of a store (the video, histories, evaluations), loaded: what two equal runs must share."""
+    import xarray as xr
+
+    with xr.open_zarr(str(path)) as dataset:
+        return {name: dataset[name].values for name in dataset.data_vars}
+
+
+def assert_same_run(path: str | Path, reference: str | Path) -> None:
+    """Two stores hold bit-identical arrays (NaN where both have NaN)."""
+    import numpy as np
+
+    got, want = store_contents(path), store_contents(reference)
+    assert sorted(got) == sorted(want), f"{path} has arrays {sorted(got)}, {reference} has {sorted(want)}"
+    for name in want:
+        assert got[name].shape == want[name].shape and np.array_equal(got[name], want[name], equal_nan=True), (
+            f"{name} of the resumed run differs from the uninterrupted run (largest difference {np.nanmax(np.abs(got[name] - want[name]))})"
+        )
+
+
+def check_resume_after_every_write(make_synthesizer: Callable[[], Any], folder: str | Path, *, kills: Sequence[int] | None = None) -> list[str]:
+    """A kill after each write of a run, then a resume, ends bit-identical to an uninterrupted run.
+
+    ``make_synthesizer()`` builds a fresh synthesizer (same targets, config,
+    seed and device each time). The uninterrupted run lists the writes; then,
+    for each write ``k`` (or the ``kills`` given), a run is killed just after
+    write ``k`` and resumed in a new synthesizer, and every array of its store
+    is compared with the uninterrupted run's. Returns the names of the writes.
+    """
+    from .store import StimulusStore
+
+    folder = Path(folder)
+    reference = folder / "uninterrupted.zarr"
+    with recorded_writes() as writes:
+        make_synthesizer().synthesize(reference, progress=False)
+    for k in kills if kills is not None else range(1, len(writes) + 1):
+        out = folder / f"killed-after-{k}.zarr"
+        with kill_after_writes(k), pytest.raises(SimulatedKill):
+            make_synthesizer().synthesize(out, progress=False)
+        assert not StimulusStore(out).complete or k == len(writes), f"killed after write {k} ({writes[k - 1]}), the store already says complete"
+        make_synthesizer().synthesize(out, progress=False)
+        assert StimulusStore(out).complete
+        try:
+            assert_same_run(out, reference)
+        except AssertionError as exc:
+            raise AssertionError(f"killed after write {k} of {len(writes)} ({writes[k - 1]}), then resumed: {exc}") from None
+    return writes
 
 
 # -- pytest fixtures -------------------------------------------------------------------

@@ -33,19 +33,14 @@ normalised Caffe VGG-19 of Gatys et al.).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 import torch
 
-from stst_core import create_loss
-from stst_core.errors import ConfigError, STSTError
-from stst_core.losses import compare, prepare_target
-from stst_core.optim import minimize
-from stst_core.store import StimulusStore
-from stst_core.synthesis import RunProgress, Synthesizer, build_stream
+from stst_core.errors import ConfigError
+from stst_core.synthesis import OptimizedSynthesizer, Stream
 from stst_core.video import Video
 
 from .config import TwoStreamConfig
@@ -58,7 +53,7 @@ def per_sample(activation: torch.Tensor) -> torch.Tensor:
     return activation[0].transpose(0, 1)
 
 
-class TwoStreamSynthesizer(Synthesizer):
+class TwoStreamSynthesizer(OptimizedSynthesizer):
     """Dynamic textures from whole-clip two-stream Gram matching (Tesfaldet et al. 2018)."""
 
     name = "two-stream"
@@ -86,19 +81,20 @@ class TwoStreamSynthesizer(Synthesizer):
                     f"{content.height}x{content.width}; give a frame of the clip's size"
                 )
         self.first_frame = (first or content).frames[:, 0].to(self.device)
-        self.terms = self.config.active_terms()
+        self.fixed_first = self.config.variant == "incremental"
+        self.weights = torch.tensor([self.config.weights[t] for t in self.terms()], device=self.device)
         self._streams = None
 
-    def streams(self):
-        """The two networks, their layers and losses, built once."""
+    def terms(self) -> list[str]:
+        return self.config.active_terms()
+
+    def streams(self) -> dict[str, Stream]:
+        """The appearance and dynamics streams, built once."""
         if self._streams is None:
-            streams = {}
-            for term in self.terms:
-                cfg = getattr(self.config, term)
-                window = 1 if term == "appearance" else 2
-                net = build_stream(cfg, cfg.style_layers, name=term, max_window=window, device=self.device, seed=self.seed)
-                streams[term] = (net, cfg.style_layers, create_loss(cfg.style_loss, **cfg.style_loss_options))
-            self._streams = streams
+            self._streams = {
+                term: Stream.from_config(term, getattr(self.config, term), max_window=1 if term == "appearance" else 2, device=self.device, seed=self.seed)
+                for term in self.terms()
+            }
         return self._streams
 
     def prepare(self) -> None:
@@ -108,121 +104,64 @@ class TwoStreamSynthesizer(Synthesizer):
 
     def _activations(self, term: str, frames: torch.Tensor, loop: bool = False) -> dict[str, torch.Tensor]:
         """Per-frame (appearance) or per-pair (dynamics) activations of ``frames`` ``(T, 3, H, W)``."""
-        net, layers, _ = self.streams()[term]
-        if term == "dynamics" and net.temporal_window == 2 and loop:
+        stream = self.streams()[term]
+        if term == "dynamics" and stream.window == 2 and loop:
             frames = torch.cat([frames, frames[:1]])
-        acts = net(frames.transpose(0, 1)[None], layers)
-        return {layer: per_sample(a) for layer, a in acts.items()}
+        return {layer: per_sample(a) for layer, a in stream(frames.transpose(0, 1)[None]).items()}
 
     @torch.no_grad()
     def targets_prepared(self) -> dict[str, dict[str, torch.Tensor]]:
         """Time-averaged target Gram matrices (or whatever each loss prepares), batch of one."""
         prepared = {}
-        for term in self.terms:
-            _, layers, loss = self.streams()[term]
+        for term, stream in self.streams().items():
             frames = self.appearance_frames if term == "appearance" else self.dynamics_frames
-            acts = self._activations(term, frames)
-            prepared[term] = {layer: prepare_target(loss, acts[layer]).mean(dim=0, keepdim=True) for layer in layers}
+            per_frame = stream.prepare(self._activations(term, frames))
+            prepared[term] = {layer: value.mean(dim=0, keepdim=True) for layer, value in per_frame.items()}
         return prepared
 
     def loss_terms(self, clip: torch.Tensor, prepared) -> torch.Tensor:
         """Unweighted appearance and dynamics terms of a clip ``(T, 3, H, W)``."""
-        values = []
-        for term in self.terms:
-            _, layers, loss = self.streams()[term]
-            acts = self._activations(term, clip, loop=self.config.variant == "infinite")
-            values.append(torch.stack([compare(loss, acts[layer], prepared[term][layer]) for layer in layers]).mean())
-        return torch.stack(values)
+        loop = self.config.variant == "infinite"
+        return torch.stack([stream.compare(self._activations(term, clip, loop), prepared[term]) for term, stream in self.streams().items()])
 
     @torch.no_grad()
-    def evaluate(self, clip: torch.Tensor, prepared) -> np.ndarray:
+    def evaluate(self, clip: torch.Tensor) -> np.ndarray:
         """Each term per frame ``(T, terms)``: appearance of frame t, dynamics of the pair (t−1, t).
 
         Frame 0's dynamics is the pair (last, first) for the infinite variant, NaN otherwise.
         """
-        values = np.full((len(clip), len(self.terms)), np.nan, np.float32)
-        for i, term in enumerate(self.terms):
-            _, layers, loss = self.streams()[term]
+        values = np.full((len(clip), len(self.terms())), np.nan, np.float32)
+        for i, (term, stream) in enumerate(self.streams().items()):
             acts = self._activations(term, clip, loop=self.config.variant == "infinite")
-            for step in range(acts[layers[0]].shape[0]):
-                value = np.mean([float(compare(loss, acts[l][step : step + 1], prepared[term][l])) for l in layers])
+            for step in range(acts[stream.layers[0]].shape[0]):
+                value = float(stream.compare({layer: a[step : step + 1] for layer, a in acts.items()}, self.prepared[term]))
                 time_index = step if term == "appearance" else (step + 1) % len(clip)
                 values[time_index, i] = value
         return values
 
-    # -- store and run -----------------------------------------------------------------
+    # -- the optimisation ----------------------------------------------------------------
 
-    def initial_clip(self) -> torch.Tensor:
-        clip = torch.rand(self.shape, generator=torch.Generator().manual_seed(self.seed))
-        if self.config.variant == "incremental":
-            clip[0] = self.first_frame.cpu()
-        return clip
+    def initial(self) -> torch.Tensor:
+        """Uniform noise; the incremental variant optimises every frame but the given first one."""
+        clip = torch.rand(self.shape, generator=self.rng).to(self.device)
+        return clip[1:] if self.fixed_first else clip
 
-    def create_store(self, output: Path, *, overwrite: bool) -> StimulusStore:
-        return self.new_store(
-            output,
-            transitions=[0],
-            steps=self.config.steps,
-            step_octave=[0] * self.config.steps,
-            octaves=1,
-            terms=self.terms,
-            checkpoint={"clip": (("time", "channel", "y", "x"), self.initial_clip().numpy())},
-            overwrite=overwrite,
-        )
+    def full(self, free: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.first_frame[None], free]) if self.fixed_first else free
 
-    def run(self, store: StimulusStore, *, started: float, progress: bool) -> None:
-        cfg = self.config
-        done = store.steps_done
-        clip = torch.from_numpy(store.checkpoint()["clip"]).to(self.device)
-        prepared = self.targets_prepared()
-        weights = torch.tensor([cfg.weights[t] for t in self.terms], device=self.device)
-        fixed_first = cfg.variant == "incremental"
-        first = clip[:1]
+    def start(self, state) -> None:
+        super().start(state)
+        self.prepared = self.targets_prepared()
 
-        def full(free):
-            return torch.cat([first, free]) if fixed_first else free
+    def objective(self, free: torch.Tensor):
+        terms = self.loss_terms(self.full(free), self.prepared)
+        return (self.weights * terms).sum(), terms
 
-        def objective(free):
-            terms = self.loss_terms(full(free), prepared)
-            return (weights * terms).sum(), terms
+    def result(self) -> torch.Tensor:
+        return self.full(self.stepper.x.detach())
 
-        history = torch.empty(cfg.steps, len(self.terms), device=self.device)
-        remaining = cfg.steps - done
-        bar = RunProgress(remaining, enabled=progress, unit_name="step")
-        bar.start(f"{self.name}: {self.shape[0]} frames", remaining)
-        state = {"committed": done}
+    def unit_label(self, unit: int) -> str:
+        return f"{self.name}, {self.shape[0]} frames: step {unit + 1}/{self.units_total}"
 
-        def commit(step, free):
-            values = history[state["committed"] : step + 1].cpu().numpy()
-            if not np.isfinite(values).all():
-                bad_step, term = np.argwhere(~np.isfinite(values))[0]
-                raise STSTError(
-                    f"the {self.terms[term]} loss became {values[bad_step, term]} at step {state['committed'] + bad_step}; "
-                    "the last checkpoint is kept. Lower the weights or use optimizer='lbfgs'"
-                )
-            store.commit_steps(
-                state["committed"],
-                losses=values,
-                weights=weights.cpu().numpy()[None],
-                checkpoint={"clip": full(free).cpu().numpy()},
-                elapsed=time.perf_counter() - started,
-            )
-            state["committed"] = step + 1
-
-        def on_step(step, total, terms, free):
-            step += done
-            history[step] = terms
-            bar.step(1.0, total.item() if bar.wants_loss() else None)
-            if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
-                commit(step, free)
-
-        try:
-            free = clip[1:] if fixed_first else clip
-            if remaining > 0:
-                free = minimize(free, objective, method=cfg.optimizer, steps=remaining, lr=cfg.lr, on_step=on_step)
-        finally:
-            bar.close()
-        result = full(free)
-        store.write_video(result.cpu().numpy())
-        noise = torch.rand(self.shape, generator=torch.Generator().manual_seed(self.seed)).to(self.device)
-        store.write_evaluation(self.evaluate(noise, prepared), self.evaluate(result, prepared))
+    def nan_advice(self) -> str:
+        return "Lower the weights or use optimizer='lbfgs'"
