@@ -226,10 +226,12 @@ class OptimizedSynthesizer(Synthesizer):
         self.stepper.load_state_dict(_to_device(state["optimizer"], self.device))
 
     def advance(self, unit: int) -> list[Row]:
-        """Do unit ``unit``; return its rows: ``(array name, region, values)`` for histories and frames."""
-        total, terms = self.stepper.step(self.objective)
-        self.progress.step(1.0, total)
-        return [("loss", unit, terms)]
+        """Do unit ``unit``; return its rows: ``(array name, region, values)`` for histories and frames.
+
+        Values may be tensors on the device: they are copied to the host at
+        the next commit, not at every unit.
+        """
+        return [("loss", unit, self.descend(self.stepper, self.objective, 1)[0])]
 
     def state(self) -> dict[str, Any]:
         """The method's checkpoint now (tensors may stay on the device; the store copies them)."""
@@ -255,6 +257,19 @@ class OptimizedSynthesizer(Synthesizer):
         return "Lower the learning rate or the weight of that term"
 
     # -- what the base does --------------------------------------------------------------
+
+    def descend(self, stepper: Stepper, objective, steps: int, *, cost: float = 1.0) -> torch.Tensor:
+        """``steps`` steps of ``stepper`` on ``objective``; the terms at every step ``(steps, terms)``, on the device.
+
+        Each step advances the progress bars by ``cost`` and shows the loss now
+        and then; nothing is copied to the host per step.
+        """
+        history = torch.empty(steps, len(self.terms()), device=self.device)
+        for step in range(steps):
+            total, terms = stepper.step(objective)
+            history[step] = terms
+            self.progress.step(cost, total)
+        return history
 
     def initial_state(self) -> dict[str, Any]:
         self.rng.manual_seed(self.seed)
@@ -287,17 +302,19 @@ class OptimizedSynthesizer(Synthesizer):
         self.rng.set_state(checkpoint["rng"])
         self.start(checkpoint["method"])
         done, total = store.units_done, self.units_total
-        self.progress = RunProgress(sum(self.unit_cost(u) for u in range(done, total)), enabled=progress, unit_name=self.unit)
+        # unit costs may need a calibration: only asked for when there is a bar to show
+        costs = {u: self.unit_cost(u) for u in range(done, total)} if progress else {}
+        self.progress = RunProgress(sum(costs.values()), enabled=progress, unit_name=self.unit)
         pending: list[tuple[int, list[Row]]] = []  # rows stay on the device until a commit
         try:
             for unit in range(done, total):
                 self.progress.start_unit(self.unit_label(unit))
                 pending.append((unit, self.advance(unit)))
-                self.progress.end_unit(self.unit_cost(unit))
+                self.progress.end_unit(costs.get(unit, 0.0))
                 if (unit + 1) % self.commit_every == 0 or unit + 1 == total:
                     rows = [(unit, [(name, region, _to_numpy(values)) for name, region, values in unit_rows]) for unit, unit_rows in pending]
                     for unit_done, unit_rows in rows:
-                        self._check_finite(unit_done, unit_rows)
+                        self.check_finite(unit_done, unit_rows)
                     store.commit(
                         unit + 1,
                         rows=_merge_rows([row for _, unit_rows in rows for row in unit_rows]),
@@ -322,10 +339,15 @@ class OptimizedSynthesizer(Synthesizer):
             noise = torch.rand(video.shape, generator=torch.Generator().manual_seed(self.seed)).to(self.device)
             store.write("evaluation", np.stack([self.evaluate(noise), self.evaluate(video)]))
 
-    def _check_finite(self, unit: int, rows: Sequence[tuple[str, Any, np.ndarray]]) -> None:
-        """A NaN or inf in a unit's history rows stops the run, naming the unit, the step within it and the term."""
+    def check_finite(self, unit: int, rows: Sequence[Row]) -> None:
+        """A NaN or inf in a unit's history rows stops the run, naming the unit, the step within it and the term.
+
+        The base checks every row at each commit; a method whose unit goes on
+        after an optimisation (STST's colour transfer) may check earlier.
+        """
         terms = list(self.terms())
         for name, _, values in rows:
+            values = _to_numpy(values)
             if name == "video" or np.isfinite(values).all():
                 continue
             position = tuple(int(i) for i in np.argwhere(~np.isfinite(values))[0])

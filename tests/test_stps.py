@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from stst_core import ConfigError, STSTError, Video, get_registry, read_video, write_video
 from stst_core.cli import build_cli
 from stst_core.store import StimulusStore
+from stst_core.testing import check_resume_after_every_write
 from stst_stps import STPSSynthesizer, amplitude_change, map_to_unit, scramble_phase
 
 
@@ -110,8 +111,7 @@ def test_store_is_complete_and_records_the_spectral_cost_of_the_mapping(tmp_path
     assert store.attrs["stps_amplitude_change"] == pytest.approx(change)
     assert 0 < store.attrs["stps_clipped_fraction"] < 0.5 and store.attrs["stps_contrast_scale"] == 1.0
     dataset = xr.open_zarr(tmp_path / "stps.zarr")
-    assert list(dataset.term.values) == ["amplitude_change"]
-    assert float(dataset.loss.values.ravel()[0]) == pytest.approx(change, rel=1e-6)
+    assert sorted(dataset.data_vars) == ["target", "video"]  # no optimisation: no histories
     assert dataset.attrs["seed"] == 4 and "mapping" in dataset.attrs["config"]
     # a finished store is left as it is
     again = STPSSynthesizer({"content": video}, seed=4).synthesize(tmp_path / "stps.zarr", progress=False)
@@ -157,3 +157,9 @@ def test_amplitude_spectrum_of_a_natural_video(shared_data_dir):
     assert float((after - before).abs().max() / before.max()) < 1e-5
     mapped, _ = map_to_unit(raw, "clip")
     assert amplitude_change(raw, mapped) < 0.1  # clipping a natural video's scramble costs a few percent
+
+
+def test_a_kill_after_any_write_resumes_bit_identically(tmp_path):
+    writes = check_resume_after_every_write(lambda: STPSSynthesizer({"content": natural_like(frames=4)}, seed=2), tmp_path)
+    # its own attributes, the frames, the checkpoint, the counter, the old checkpoint's removal, the status
+    assert writes == ["attrs", "video[Ellipsis]", "checkpoint", "attrs", "remove old checkpoint", "attrs"]

@@ -16,6 +16,7 @@ import xarray as xr
 
 from stst_core import ConfigError, STSTError, Video, get_registry, write_video
 from stst_core.store import StimulusStore
+from stst_core.testing import check_resume_after_every_write
 from stst_styletransfer.synthesizer import STSTSynthesizer, mirror_sequence
 
 # cheap settings: small random/analytic front ends, two short octaves
@@ -82,11 +83,11 @@ def test_style_losses_fall_from_noise(finished):
     _, store = finished
     evaluation = store.evaluation()
     for term in ("spatial_style", "temporal_style"):
-        noise = float(evaluation.sel(sample="noise", term=term).mean())
-        result = float(evaluation.sel(sample="result", term=term).mean())
+        noise = float(evaluation.sel(evaluated="noise", term=term).mean())
+        result = float(evaluation.sel(evaluated="result", term=term).mean())
         assert result < noise / 3, (term, noise, result)
     # frame 0 has no previous frame to compare motion with
-    assert np.isnan(evaluation.sel(sample="result", term="temporal_style", time=0))
+    assert np.isnan(evaluation.sel(evaluated="result", term="temporal_style", time=0))
 
 
 def test_loss_equalisation_starts_every_term_at_its_weight(finished):
@@ -106,30 +107,11 @@ def test_colour_is_transferred_to_the_target(finished):
     np.testing.assert_allclose(generated, target, atol=0.05)
 
 
-def test_interrupted_run_resumes_to_the_same_result(tmp_path, finished, monkeypatch):
-    out_full, _ = finished
-    out = tmp_path / "resumed.zarr"
-    original = StimulusStore.commit_transition
-    calls = {"n": 0}
-
-    def commit_then_die(self, index, **kwargs):
-        original(self, index, **kwargs)
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(StimulusStore, "commit_transition", commit_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        synthesizer().synthesize(out, progress=False)
-    partial = StimulusStore(out)
-    assert not partial.complete and partial.transitions_done == 3
-    done_frames = xr.open_zarr(out).video.values[:2].copy()
-    monkeypatch.setattr(StimulusStore, "commit_transition", original)
-    store = synthesizer().synthesize(out, progress=False)
-    assert store.complete
-    resumed = xr.open_zarr(out).video.values
-    np.testing.assert_array_equal(resumed[:2], done_frames)
-    np.testing.assert_array_equal(resumed, xr.open_zarr(out_full).video.values)
+def test_a_kill_after_any_write_resumes_bit_identically(tmp_path):
+    """Kill after each write of a (short) run, resume: the store equals an uninterrupted run's, bit for bit."""
+    overrides = ["octaves=[{scale=0, steps=3, lr=0.02}]", "burn_in=1"]
+    writes = check_resume_after_every_write(lambda: synthesizer(overrides, content=moving_texture(frames=3)), tmp_path)
+    assert writes.count("checkpoint") == 3  # one commit per transition
 
 
 def test_complete_store_is_left_alone(finished):
@@ -173,11 +155,11 @@ def test_nan_loss_stops_keeps_frames_and_names_the_term(tmp_path, monkeypatch):
         return terms
 
     monkeypatch.setattr(synth, "loss_terms", poisoned)
-    with pytest.raises(STSTError, match="the temporal_style loss became nan at transition"):
+    with pytest.raises(STSTError, match=r"the temporal_style loss became nan at (burn-in|frame) \d+/\d+, step \d+"):
         synth.synthesize(out, progress=False)
     store = StimulusStore(out)
     assert store.status == "failed" and "temporal_style" in store.attrs["message"]
-    assert store.transitions_done >= 1
+    assert store.units_done >= 1
 
 
 def test_dynamic_style_transfer_takes_each_style_from_its_own_video(tmp_path):
@@ -245,13 +227,13 @@ def test_cli_kill_and_resume_matches_an_uninterrupted_run(tmp_path):
     process = subprocess.Popen([stst, *args, "-o", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline:
-        if (killed / "zarr.json").exists() and StimulusStore(killed).transitions_done >= 3:
+        if (killed / "zarr.json").exists() and StimulusStore(killed).units_done >= 3:
             break
         time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     partial = StimulusStore(killed)
-    assert not partial.complete and 3 <= partial.transitions_done
+    assert not partial.complete and 3 <= partial.units_done
     result = subprocess.run([stst, *args, "-o", str(killed)], check=True, capture_output=True, text=True)
     assert "resumed" in result.stdout
     np.testing.assert_array_equal(xr.open_zarr(killed).video.values, xr.open_zarr(tmp_path / "whole.zarr").video.values)

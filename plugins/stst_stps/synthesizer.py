@@ -1,12 +1,12 @@
 """The STPS synthesizer: phase scrambling as a method with a stimulus store, like every other.
 
-The store it writes has one transition (``0``) of one step and one loss term,
-``amplitude_change``: the relative change of the amplitude spectrum that the
-mapping into [0, 1] caused (:func:`stst_stps.scramble.amplitude_change`; the
-scrambling itself changes it by nothing but rounding). Its attributes add
-``stps_amplitude_change``, ``stps_clipped_fraction`` and
-``stps_contrast_scale``. There is no optimisation, so the ``evaluation``
-array stays empty (NaN).
+Its store has one unit of progress (``unit = "scramble"``) and no histories:
+there is no optimisation, so there is no loss to record and no evaluation.
+Its attributes add ``stps_amplitude_change`` (the relative change of the
+amplitude spectrum that the mapping into [0, 1] caused;
+:func:`stst_stps.scramble.amplitude_change`: the scrambling itself changes it
+by nothing but rounding), ``stps_clipped_fraction`` and
+``stps_contrast_scale``.
 """
 
 from __future__ import annotations
@@ -15,18 +15,16 @@ import time
 from pathlib import Path
 from typing import ClassVar
 
-import numpy as np
 import torch
 
 from stst_core.errors import ConfigError
-from stst_core.store import StimulusStore
+from stst_core.store import StimulusStore, StoreLayout
 from stst_core.synthesis import Synthesizer
 
 from .config import STPSConfig
 from .scramble import amplitude_change, map_to_unit, scramble_phase
 
 PRESETS = Path(__file__).parent / "presets"
-TERMS = ("amplitude_change",)
 
 
 class STPSSynthesizer(Synthesizer):
@@ -47,34 +45,19 @@ class STPSSynthesizer(Synthesizer):
         """The scrambled input before the mapping into [0, 1] (real, float64, ``(C, T, H, W)``)."""
         return scramble_phase(self.targets["content"].frames, self.seed, per_channel=self.config.per_channel, device=self.device)
 
-    def create_store(self, output: Path, *, overwrite: bool) -> StimulusStore:
-        return self.new_store(
-            output,
-            transitions=[0],
-            steps=1,
-            step_octave=[0],
-            octaves=1,
-            terms=TERMS,
-            checkpoint={},
-            overwrite=overwrite,
-        )
+    def layout(self) -> StoreLayout:
+        return StoreLayout(units_total=1, unit="scramble")
 
     def run(self, store: StimulusStore, *, started: float, progress: bool) -> None:
+        if store.units_done == 1:  # scrambled and committed already; only the status was left to move
+            return
         raw = self.scrambled()
         video, info = map_to_unit(raw, self.config.mapping, iterations=self.config.iterations)
-        change = amplitude_change(raw, video)
-        store.write_video(video.transpose(0, 1).cpu().numpy())
         store.update_attrs(
             {
-                "stps_amplitude_change": change,
+                "stps_amplitude_change": amplitude_change(raw, video),
                 "stps_clipped_fraction": info["clipped_fraction"],
                 "stps_contrast_scale": info["contrast_scale"],
             }
         )
-        store.commit_steps(
-            0,
-            losses=np.array([[change]], np.float32),
-            weights=np.ones((1, len(TERMS)), np.float32),
-            checkpoint={},
-            elapsed=time.perf_counter() - started,
-        )
+        store.commit(1, rows=[("video", Ellipsis, video.transpose(0, 1).cpu().numpy())], checkpoint={}, elapsed=time.perf_counter() - started)

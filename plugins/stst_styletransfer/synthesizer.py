@@ -34,7 +34,6 @@ from the first frame on.
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -43,11 +42,10 @@ import torch
 import torch.nn.functional as F
 
 from stst_core import create_loss
-from stst_core.errors import ConfigError, STSTError
-from stst_core.losses import compare, prepare_target
-from stst_core.optim import minimize
-from stst_core.store import StimulusStore
-from stst_core.synthesis import RunProgress, Synthesizer, build_stream
+from stst_core.errors import ConfigError
+from stst_core.optim import make_stepper
+from stst_core.store import Array
+from stst_core.synthesis import OptimizedSynthesizer, Stream
 from stst_core.video import Video
 
 from .color import color_transfer
@@ -83,7 +81,7 @@ def resize(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return out.reshape(*lead, *out.shape[-3:])
 
 
-class STSTSynthesizer(Synthesizer):
+class STSTSynthesizer(OptimizedSynthesizer):
     """Spatiotemporal style transfer: a model metamer of a video, frame by frame (Greco & Siegel 2024)."""
 
     name = "stst"
@@ -91,6 +89,7 @@ class STSTSynthesizer(Synthesizer):
     presets = {"paper": PRESETS / "paper.toml", "offline": PRESETS / "offline.toml"}
     default_preset = "paper"
     target_roles = ("spatial_style", "temporal_style")
+    unit = "transition"
 
     def __init__(self, targets: Mapping[str, Video], config: STSTConfig | None = None, *, seed: int = 0, device="cpu"):
         super().__init__(targets, config, seed=seed, device=device)
@@ -122,7 +121,7 @@ class STSTSynthesizer(Synthesizer):
             for role in ("content", *self.target_roles)
         }
         self.sequence = mirror_sequence(self.num_frames, self.config.burn_in)
-        self.terms = self.config.active_terms()
+        self._terms = self.config.active_terms()
         self._networks = None
         self._total_variation = create_loss("tv")
 
@@ -137,26 +136,27 @@ class STSTSynthesizer(Synthesizer):
         factor = self.config.octave_scale**octave.scale
         return (max(16, int(self.size[0] * factor)), max(16, int(self.size[1] * factor)))
 
-    def networks(self):
-        """The two streams and the losses, built once (weights may download on first use)."""
+    def terms(self) -> list[str]:
+        return self._terms
+
+    def networks(self) -> dict[str, Stream]:
+        """The spatial and temporal streams that some active term uses, built once (weights may download on first use)."""
         if self._networks is None:
             cfg = self.config
             wants = {t: cfg.weights[t] > 0 for t in TERMS}
-            streams = {}
-            for stream, stream_cfg in (("spatial", cfg.spatial), ("temporal", cfg.temporal)):
-                if not (wants[f"{stream}_style"] or wants[f"{stream}_content"]):
-                    continue
-                layers = (stream_cfg.style_layers if wants[f"{stream}_style"] else []) + (stream_cfg.content_layers if wants[f"{stream}_content"] else [])
-                window = 1 if stream == "spatial" else 2
-                net = build_stream(stream_cfg, layers, name=stream, max_window=window, device=self.device, seed=self.seed)
-                streams[stream] = {
-                    "net": net,
-                    "style_layers": stream_cfg.style_layers if wants[f"{stream}_style"] else [],
-                    "content_layers": stream_cfg.content_layers if wants[f"{stream}_content"] else [],
-                    "style_loss": create_loss(stream_cfg.style_loss, **stream_cfg.style_loss_options),
-                    "content_loss": create_loss(stream_cfg.content_loss),
-                }
-            self._networks = streams
+            self._networks = {
+                stream: Stream.from_config(
+                    stream,
+                    stream_cfg,
+                    max_window=1 if stream == "spatial" else 2,
+                    device=self.device,
+                    seed=self.seed,
+                    style=wants[f"{stream}_style"],
+                    content=wants[f"{stream}_content"],
+                )
+                for stream, stream_cfg in (("spatial", cfg.spatial), ("temporal", cfg.temporal))
+                if wants[f"{stream}_style"] or wants[f"{stream}_content"]
+            }
         return self._networks
 
     def prepare(self) -> None:
@@ -173,101 +173,97 @@ class STSTSynthesizer(Synthesizer):
         """Prepared targets of every active term for transition ``index`` at ``size``."""
         prev_t, cur_t = self.sequence[index - 1], self.sequence[index]
         prepared: dict[str, dict[str, Any]] = {}
-        for stream, parts in self.networks().items():
+        for name, stream in self.networks().items():
             for kind in ("style", "content"):
-                layers = parts[f"{kind}_layers"]
-                if not layers:
+                if not stream.layers_of[kind]:
                     continue
-                role = f"{stream}_style" if kind == "style" else "content"
+                role = f"{name}_style" if kind == "style" else "content"
                 frames = resize(self.frames[role][[prev_t, cur_t]], size)
-                acts = parts["net"](self._stream_input(stream, frames[0], frames[1]), layers)
-                loss = parts[f"{kind}_loss"]
-                prepared[f"{stream}_{kind}"] = {layer: prepare_target(loss, acts[layer]) for layer in layers}
+                prepared[f"{name}_{kind}"] = stream.prepare(stream(self._stream_input(name, frames[0], frames[1])), kind)
         return prepared
 
     def loss_terms(self, previous: torch.Tensor, current: torch.Tensor, prepared) -> torch.Tensor:
-        """Unweighted value of each active term, in ``self.terms`` order."""
+        """Unweighted value of each active term, in ``self.terms()`` order."""
         values = {}
-        for stream, parts in self.networks().items():
-            layers = list(dict.fromkeys(parts["style_layers"] + parts["content_layers"]))
-            acts = parts["net"](self._stream_input(stream, previous, current), layers)
+        for name, stream in self.networks().items():
+            acts = stream(self._stream_input(name, previous, current))
             for kind in ("style", "content"):
-                term = f"{stream}_{kind}"
+                term = f"{name}_{kind}"
                 if term in prepared:
-                    loss = parts[f"{kind}_loss"]
-                    values[term] = torch.stack([compare(loss, acts[l], prepared[term][l]) for l in parts[f"{kind}_layers"]]).mean()
-        if "tv" in self.terms:
+                    values[term] = stream.compare(acts, prepared[term], kind)
+        if "tv" in self.terms():
             values["tv"] = self._total_variation(current[None], None)
-        return torch.stack([values[t] for t in self.terms])
+        return torch.stack([values[t] for t in self.terms()])
 
-    # -- store -------------------------------------------------------------------------
+    # -- the store's layout and the checkpoint --------------------------------------------
 
-    def initial_checkpoint(self) -> dict[str, np.ndarray]:
-        generator = torch.Generator().manual_seed(self.seed)
-        previous = torch.rand(3, *self.size, generator=generator)
-        current = torch.rand(3, *self.size, generator=generator)
-        return self._checkpoint(previous, current, generator)
+    @property
+    def units_total(self) -> int:
+        return len(self.transitions)
 
-    @staticmethod
-    def _checkpoint(previous, current, generator) -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
-        frame = ("channel", "y", "x")
+    @property
+    def commit_every(self) -> int:
+        return 1
+
+    def histories(self) -> dict[str, Array]:
+        steps, terms = sum(o.steps for o in self.config.octaves), len(self.terms())
         return {
-            "previous": (frame, previous.cpu().numpy()),
-            "current": (frame, current.cpu().numpy()),
-            "rng": (("rng_state",), generator.get_state().numpy()),
+            "loss": Array(("transition", "step", "term"), (self.units_total, steps, terms)),
+            "loss_weight": Array(("transition", "octave", "term"), (self.units_total, len(self.config.octaves), terms)),
         }
 
-    def create_store(self, output: Path, *, overwrite: bool) -> StimulusStore:
+    def coords(self) -> dict[str, Any]:
         octaves = self.config.octaves
-        return self.new_store(
-            output,
-            transitions=self.transitions,
-            steps=sum(o.steps for o in octaves),
-            step_octave=[i for i, o in enumerate(octaves) for _ in range(o.steps)],
-            octaves=len(octaves),
-            terms=self.terms,
-            checkpoint=self.initial_checkpoint(),
-            overwrite=overwrite,
-        )
+        return {
+            "transition": np.asarray(self.transitions),
+            "step": np.arange(sum(o.steps for o in octaves)),
+            "step_octave": ("step", np.asarray([i for i, o in enumerate(octaves) for _ in range(o.steps)])),
+            "octave": np.arange(len(octaves)),
+        }
+
+    def start_state(self) -> dict[str, torch.Tensor]:
+        """Uniform noise for the first fixed previous frame and the first current frame."""
+        return {"previous": torch.rand(3, *self.size, generator=self.rng), "current": torch.rand(3, *self.size, generator=self.rng)}
+
+    def start(self, state) -> None:
+        self.previous = state["previous"].to(self.device)
+        self.current = state["current"].to(self.device)
+        self._costs = None
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {"previous": self.previous, "current": self.current}
+
+    def result(self) -> None:
+        return None  # every kept frame was committed with its transition
 
     # -- the run -----------------------------------------------------------------------
 
-    def run(self, store: StimulusStore, *, started: float, progress: bool) -> None:
-        state = store.checkpoint()
-        previous = torch.from_numpy(state["previous"]).to(self.device)
-        current = torch.from_numpy(state["current"]).to(self.device)
-        generator = torch.Generator()
-        generator.set_state(torch.from_numpy(state["rng"]))
-        first = store.transitions_done + 1
-        indices = range(first, len(self.sequence))
-        costs = self.calibrate(previous) if progress else [0.0] * len(self.config.octaves)
-        per_transition = sum(o.steps * c for o, c in zip(self.config.octaves, costs))
-        bar = RunProgress(per_transition * len(indices), enabled=progress)
-        try:
-            for index in indices:
-                time_index = index - self.config.burn_in
-                label = f"frame {time_index + 1}/{self.num_frames}" if time_index >= 0 else f"burn-in {index}/{self.config.burn_in - 1}"
-                bar.start(label, sum(o.steps for o in self.config.octaves))
-                current, losses, weights = self.optimize_transition(index, previous, current, costs, bar)
-                current = self.finish_frame(index, current)
-                previous = current
-                noise = torch.rand(3, *self.size, generator=generator).to(self.device)
-                next_current = self.config.blend * previous + (1 - self.config.blend) * noise
-                store.commit_transition(
-                    index - 1,
-                    frame=previous.cpu().numpy() if time_index >= 0 else None,
-                    time=time_index,
-                    losses=losses,
-                    weights=weights,
-                    checkpoint={k: v for k, (_, v) in self._checkpoint(previous, next_current, generator).items()},
-                    elapsed=time.perf_counter() - started,
-                )
-                current = next_current
-        finally:
-            bar.close()
-        result = torch.from_numpy(store.video().frames.numpy()).transpose(0, 1).to(self.device)
-        noise = torch.rand(result.shape, generator=torch.Generator().manual_seed(self.seed)).to(self.device)
-        store.write_evaluation(self.evaluate(noise), self.evaluate(result))
+    def unit_label(self, unit: int) -> str:
+        time_index = unit + 1 - self.config.burn_in
+        return f"frame {time_index + 1}/{self.num_frames}" if time_index >= 0 else f"burn-in {unit + 1}/{self.config.burn_in - 1}"
+
+    def unit_cost(self, unit: int) -> float:
+        if self._costs is None:
+            self._costs = self.calibrate(self.previous)
+        return sum(o.steps * c for o, c in zip(self.config.octaves, self._costs))
+
+    def nan_advice(self) -> str:
+        return "Lower the learning rates (octaves.N.lr) or the weight of that term"
+
+    def advance(self, unit: int) -> list:
+        """One transition: every octave, colour transfer, and the next frame's start."""
+        index = unit + 1  # position in the mirrored sequence of the frame this transition makes
+        self.progress.start(self.unit_label(unit), sum(o.steps for o in self.config.octaves))
+        frame, losses, weights = self.optimize_transition(index, self.previous, self.current)
+        rows = [("loss", unit, losses), ("loss_weight", unit, weights)]
+        self.check_finite(unit, rows)  # before the colour transfer meets a NaN frame
+        self.previous = self.finish_frame(index, frame)
+        noise = torch.rand(3, *self.size, generator=self.rng).to(self.device)
+        self.current = self.config.blend * self.previous + (1 - self.config.blend) * noise
+        time_index = index - self.config.burn_in
+        if time_index >= 0:
+            rows.append(("video", time_index, self.previous))
+        return rows
 
     @torch.no_grad()
     def evaluate(self, frames: torch.Tensor) -> np.ndarray:
@@ -276,14 +272,14 @@ class STSTSynthesizer(Synthesizer):
         Frame t is compared with target frame t, and the pair (t−1, t) with the
         target pair; frame 0 has no previous frame, so its temporal terms are NaN.
         """
-        values = np.full((len(frames), len(self.terms)), np.nan, np.float32)
+        values = np.full((len(frames), len(self.terms())), np.nan, np.float32)
         for t in range(len(frames)):
             index = self.config.burn_in + t
             prepared = self.target_statistics(index, self.size)
             previous = frames[t - 1] if t else frames[t]
             values[t] = self.loss_terms(previous, frames[t], prepared).cpu().numpy()
             if t == 0:
-                values[t, [i for i, term in enumerate(self.terms) if term.startswith("temporal")]] = np.nan
+                values[t, [i for i, term in enumerate(self.terms()) if term.startswith("temporal")]] = np.nan
         return values
 
     def calibrate(self, previous: torch.Tensor) -> list[float]:
@@ -302,44 +298,31 @@ class STSTSynthesizer(Synthesizer):
             costs.append(min(timings[1:]))
         return costs
 
-    def optimize_transition(self, index, previous, current, costs, bar):
-        """All octaves of one transition; returns the frame and the loss and weight histories."""
+    def optimize_transition(self, index, previous, current):
+        """All octaves of one transition; returns the frame and its loss ``(steps, terms)`` and weight ``(octaves, terms)`` histories."""
         cfg = self.config
-        losses = np.full((sum(o.steps for o in cfg.octaves), len(self.terms)), np.nan, np.float32)
-        weights = np.full((len(cfg.octaves), len(self.terms)), np.nan, np.float32)
-        user = torch.tensor([cfg.weights[t] for t in self.terms], device=self.device)
-        offset = 0
-        for o, (octave, cost) in enumerate(zip(cfg.octaves, costs)):
+        user = torch.tensor([cfg.weights[t] for t in self.terms()], device=self.device)
+        losses, weights = [], []
+        costs = self._costs or [1.0] * len(cfg.octaves)
+        for octave, cost in zip(cfg.octaves, costs):
             size = self.octave_size(octave)
             prepared = self.target_statistics(index, size)
             prev = resize(previous[None], size)[0]
             current = resize(current[None].detach(), size)[0].clamp(0, 1)
             with torch.no_grad():
                 start = self.loss_terms(prev, current, prepared)
+            # loss equalisation: every term starts each octave at its user weight × equalize
             w = user * cfg.equalize / start.clamp_min(1e-30) if cfg.equalize > 0 else user
-            weights[o] = w.cpu().numpy()
-            history = torch.empty(octave.steps, len(self.terms), device=self.device)
 
-            def objective(frame):
+            def objective(frame, prev=prev, prepared=prepared, w=w):
                 terms = self.loss_terms(prev, frame, prepared)
                 return (w * terms).sum(), terms
 
-            def on_step(step, total, terms, frame):
-                history[step] = terms  # stays on the device: no host round trip per step
-                bar.step(cost, total.item() if bar.wants_loss() else None)
-
-            current = minimize(current, objective, method=cfg.optimizer, steps=octave.steps, lr=octave.lr, on_step=on_step)
-            values = history.cpu().numpy()
-            if not np.isfinite(values).all():
-                step, term = np.argwhere(~np.isfinite(values))[0]
-                raise STSTError(
-                    f"the {self.terms[term]} loss became {values[step, term]} at transition {index - cfg.burn_in} "
-                    f"(octave {o}, step {step}); the frames done so far are kept. Lower the learning rates "
-                    f"(octaves.{o}.lr) or the weight of {self.terms[term]}"
-                )
-            losses[offset : offset + octave.steps] = values
-            offset += octave.steps
-        return current, losses, weights
+            stepper = make_stepper(cfg.optimizer, current, lr=octave.lr)
+            losses.append(self.descend(stepper, objective, octave.steps, cost=cost))
+            weights.append(w)
+            current = stepper.x.detach()
+        return current, torch.cat(losses), torch.stack(weights)
 
     def finish_frame(self, index: int, current: torch.Tensor) -> torch.Tensor:
         """Back to full size, then colour transfer to the target frame."""
