@@ -25,8 +25,7 @@ from pathlib import Path
 def child(count: int, batch: int, folder: Path) -> None:
     import torch
 
-    from stst_core import Video, write_video
-    from stst_core.activations import extract, load_inputs
+    from stst_core import Video, extract, load_inputs, write_video
 
     paths = []
     for i in range(count):

@@ -28,8 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stst_core import create_backbone, create_loss, read_video
-from stst_core.report import contact_sheet
+from stst_core import contact_sheet, create_backbone, create_loss, read_video
 from stst_styletransfer.synthesizer import STSTSynthesizer
 
 DATA = Path(os.environ.get("STST_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))

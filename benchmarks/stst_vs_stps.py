@@ -30,9 +30,7 @@ from pathlib import Path
 
 import torch
 
-from stst_core import Video, read_video
-from stst_core.metrics import create_metrics, evaluate_metrics
-from stst_core.plugins import get_registry
+from stst_core import Video, create_metrics, evaluate_metrics, get_registry, read_video
 
 DATA = Path(os.environ.get("STST_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 # the paper's claims: STST is closer on motion (optical flow, oriented energy), STPS on the spectrum
@@ -61,7 +59,8 @@ def below_noise(store) -> dict[str, float]:
     """Each evaluated loss term of uniform noise divided by that of the result, averaged over frames."""
     evaluation = store.evaluation().mean("time")
     return {
-        str(term): round(float(evaluation.sel(sample="noise", term=term) / evaluation.sel(sample="result", term=term)), 1) for term in evaluation.term.values
+        str(term): round(float(evaluation.sel(evaluated="noise", term=term) / evaluation.sel(evaluated="result", term=term)), 1)
+        for term in evaluation.term.values
     }
 
 

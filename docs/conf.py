@@ -1,7 +1,15 @@
 """Sphinx configuration. The test suite builds these docs with warnings as errors."""
 
+import sys
+from pathlib import Path
+
 import stst_core
 from stst_core.cli import build_cli
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _api  # noqa: E402
+
+_api.write(Path(__file__).parent)  # api.md, from stst_core.__all__
 
 build_cli()  # add the installed plugins' commands (stst demo…) to the documented group
 
@@ -21,7 +29,7 @@ napoleon_numpy_docstring = True
 napoleon_google_docstring = False
 autodoc_member_order = "bysource"
 autodoc_typehints = "none"
-exclude_patterns = ["_build"]
+exclude_patterns = ["_build", "_api.py"]
 html_theme = "furo"
 html_title = f"STST toolkit {release}"
 suppress_warnings = ["myst.xref_missing"]

@@ -38,7 +38,7 @@ from typing import Callable, Iterable
 import numpy as np
 import scipy.stats
 
-from .errors import STSTError
+from ._errors import STSTError
 
 METRICS = ("cka", "rsa", "paired-corr")
 RDM_METRICS = ("correlation", "euclidean")

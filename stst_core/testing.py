@@ -52,7 +52,7 @@ from typing import Any
 
 import pytest
 
-from .plugins import plugin_host, register_plugin, unregister_plugin
+from ._plugins import plugin_host, register_plugin, unregister_plugin
 
 HUB_STORAGE_PREFIX = "/storage/"  # where the loopback hub redirects resolve URLs to
 
@@ -228,7 +228,7 @@ class SimulatedKill(BaseException):
 @contextmanager
 def recorded_writes() -> Iterator[list[str]]:
     """Inside the block, the name of every write any stimulus store makes is appended to the yielded list."""
-    from .store import StimulusStore
+    from ._store import StimulusStore
 
     names: list[str] = []
     original = StimulusStore._write
@@ -247,7 +247,7 @@ def recorded_writes() -> Iterator[list[str]]:
 @contextmanager
 def kill_after_writes(count: int) -> Iterator[None]:
     """The ``count``-th store write inside the block completes, then the process "dies" (:class:`SimulatedKill`)."""
-    from .store import StimulusStore
+    from ._store import StimulusStore
 
     original = StimulusStore._write
     done = {"n": 0}
@@ -285,22 +285,44 @@ def assert_same_run(path: str | Path, reference: str | Path) -> None:
         )
 
 
+def commit_spans(writes: Sequence[str]) -> list[range]:
+    """Positions (1-based) of the writes of each commit in a run's list of writes, then of what follows the last one.
+
+    A commit ends with the removal of the previous checkpoint; what follows the
+    last commit is the finished run's own writes (its video or evaluation, and
+    the status).
+    """
+    spans, start = [], 1
+    for position, name in enumerate(writes, start=1):
+        if name == "remove old checkpoint":
+            spans.append(range(start, position + 1))
+            start = position + 1
+    spans.append(range(start, len(writes) + 1))
+    return spans
+
+
 def check_resume_after_every_write(make_synthesizer: Callable[[], Any], folder: str | Path, *, kills: Sequence[int] | None = None) -> list[str]:
-    """A kill after each write of a run, then a resume, ends bit-identical to an uninterrupted run.
+    """A kill after each write of a commit, then a resume, ends bit-identical to an uninterrupted run.
 
     ``make_synthesizer()`` builds a fresh synthesizer (same targets, config,
     seed and device each time). The uninterrupted run lists the writes; then,
-    for each write ``k`` (or the ``kills`` given), a run is killed just after
-    write ``k`` and resumed in a new synthesizer, and every array of its store
-    is compared with the uninterrupted run's. Returns the names of the writes.
+    for each write ``k`` of its second commit (the first, when there is one)
+    and each write after its last commit (or for the positions ``kills``
+    given), a run is killed just after write ``k`` and resumed by a new
+    synthesizer, and every array of its store is compared with the
+    uninterrupted run's. Returns the names of the writes.
     """
-    from .store import StimulusStore
+    from ._store import StimulusStore
 
     folder = Path(folder)
     reference = folder / "uninterrupted.zarr"
     with recorded_writes() as writes:
         make_synthesizer().synthesize(reference, progress=False)
-    for k in kills if kills is not None else range(1, len(writes) + 1):
+    if kills is None:
+        spans = commit_spans(writes)
+        commits, finish = spans[:-1], spans[-1]
+        kills = [*(commits[1] if len(commits) > 1 else commits[0] if commits else []), *finish]
+    for k in kills:
         out = folder / f"killed-after-{k}.zarr"
         with kill_after_writes(k), pytest.raises(SimulatedKill):
             make_synthesizer().synthesize(out, progress=False)
@@ -339,3 +361,134 @@ def stst_file_server(tmp_path_factory) -> Iterator[FileServer]:
     """A :class:`FileServer` serving an empty temporary folder; put files in ``.folder``."""
     with serve_folder(tmp_path_factory.mktemp("served")) as server:
         yield server
+
+
+# -- conformance suites: what every backbone, metric and synthesizer must do -------------
+
+
+def small_clip(net, *, batch: int = 1, seed: int = 0):
+    """The smallest clip a backbone takes comfortably: one frame more than its window, at least 16 px."""
+    import torch
+
+    size = max(int(getattr(net, "min_size", 1) or 1), 16)
+    frames = max(int(getattr(net, "min_frames", 1) or 1), net.temporal_window + 1)
+    return torch.rand(batch, 3, frames, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+def check_backbone(name: str, *, weights: str | None = "random", clip=None, **options) -> None:
+    """The backbone contract, checked on ``create_backbone(name, weights=weights, **options)``.
+
+    Frozen (no trainable parameter) and in eval mode even after ``.train()``;
+    two constructions with one seed give bit-identical outputs, as do two
+    calls; every layer has the declared number of axes and channels, a batch
+    axis of the input's size and finite values; a sample's output does not
+    depend on the rest of its batch (eval mode for real); and a gradient
+    reaches the input (from the first, the last and four layers between).
+    Raises ``AssertionError`` naming the
+    backbone and what broke.
+    """
+    import torch
+
+    from . import create_backbone
+
+    make = lambda: create_backbone(name, weights=weights, seed=3, **options)  # noqa: E731
+    net, twin = make(), make()
+    trainable = [n for n, p in net.named_parameters() if p.requires_grad]
+    assert not trainable, f"{name}: trainable parameters {trainable[:5]}; a backbone must be frozen (requires_grad=False)"
+    net.train()
+    training = [n or "(the backbone)" for n, m in net.named_modules() if m.training]
+    assert not training, f"{name}: in training mode after .train(): {training[:5]}; a backbone stays in eval mode"
+    clip = small_clip(net, batch=2) if clip is None else clip
+    out, again, other = net(clip, "all"), net(clip, "all"), twin(clip, "all")
+    for layer, spec in net.layers.items():
+        value = out[layer]
+        assert value.dim() == len(spec.axes) + 1, f"{name}.{layer}: declared axes {spec.axes!r} but shape {tuple(value.shape)}"
+        assert value.shape[0] == clip.shape[0], f"{name}.{layer}: batch of {clip.shape[0]} in, {value.shape[0]} out"
+        if spec.channels is not None and "C" in spec.axes:
+            axis = spec.axes.index("C") + 1
+            assert value.shape[axis] == spec.channels, f"{name}.{layer}: declares {spec.channels} channels, has {value.shape[axis]}"
+        assert torch.isfinite(value).all(), f"{name}.{layer}: non-finite values on a random clip"
+        assert torch.equal(value, again[layer]), f"{name}.{layer}: two calls on one input differ"
+        assert torch.equal(value, other[layer]), f"{name}.{layer}: two constructions with one seed differ"
+    alone = net(clip[:1], "all")
+    for layer, value in out.items():
+        torch.testing.assert_close(
+            alone[layer], value[:1], rtol=1e-4, atol=1e-5, msg=lambda m, layer=layer: f"{name}.{layer}: a sample's output depends on its batch ({m})"
+        )
+    # the gradient reaches the input from the first, the last and a few layers between (one backward each)
+    names = list(net.layers)
+    probed = sorted({names[round(i * (len(names) - 1) / 5)] for i in range(6)}, key=names.index)
+    x = clip[:1].clone().requires_grad_(True)
+    outputs = net(x, probed)
+    for layer in probed:
+        value = outputs[layer]
+        grad = None
+        if value.requires_grad:
+            (grad,) = torch.autograd.grad(value.float().square().mean(), x, allow_unused=True, retain_graph=True)
+        assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0, f"{name}.{layer}: no gradient reaches the input"
+
+
+def check_metric(name: str, *, identical: float | None = 0.0, **options) -> None:
+    """The metric contract: ``identical`` (0) for a video and itself, finite numbers, and refusal of incomparable videos.
+
+    Pass ``identical=None`` for a metric whose value for identical videos is
+    not fixed, or its documented value (``novelty``: 1).
+    """
+    import math
+
+    import torch
+
+    from . import Video, VideoError, create_metric
+    from ._metrics import flatten
+
+    metric = create_metric(name, **options)
+    generator = torch.Generator().manual_seed(0)
+    base = torch.rand(3, 1, 32, 32, generator=generator)
+    frames = torch.cat([torch.roll(base, 2 * t, dims=3) for t in range(8)], dim=1)  # drifting noise
+    video = Video(frames, fps=25.0, source="drifting noise")
+    other = Video(torch.rand(3, 8, 32, 32, generator=generator), fps=25.0, source="white noise")
+    same = flatten(name, metric(video, Video(frames.clone(), fps=25.0, source="its copy")))
+    different = flatten(name, metric(other, video))
+    for key, value in {**same, **different}.items():
+        assert math.isfinite(value), f"{key}: {value} is not finite"
+    if identical is not None:
+        for key, value in same.items():
+            assert math.isclose(value, identical, abs_tol=1e-6), f"{key}: {value} for identical videos, expected {identical}"
+    small = Video(frames[:, :, :16, :16].contiguous(), fps=25.0, source="smaller")
+    with pytest.raises(VideoError):
+        metric(small, video)
+
+
+def check_synthesizer(
+    cls, content, folder: str | Path, *, preset: str | None = None, overrides: Sequence[str] = (), bad_overrides: Sequence[str] = ("no_such_setting=1",)
+) -> None:
+    """The synthesizer contract on a short run of ``cls`` from the video ``content``.
+
+    A kill after every write of a run, then a resume, ends bit-identical to an
+    uninterrupted run (:func:`check_resume_after_every_write`); a complete
+    store is left alone (no write at all); a path that is not a stimulus store
+    is never touched, not even with ``overwrite=True``; each of
+    ``bad_overrides`` fails with :class:`~stst_core.ConfigError` before
+    anything is written.
+    """
+    from . import ConfigError, STSTError
+
+    folder = Path(folder)
+    config = cls.resolve(preset, overrides=list(overrides))
+    make = lambda: cls({"content": content}, config, seed=1)  # noqa: E731
+    check_resume_after_every_write(make, folder / "kills")
+    complete = folder / "kills" / "uninterrupted.zarr"
+    with recorded_writes() as writes:
+        make().synthesize(complete, progress=False)
+    assert writes == [], f"{cls.name}: synthesizing into a complete store wrote {writes}"
+    precious = folder / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    for overwrite in (False, True):
+        with pytest.raises(STSTError, match="not a stimulus store"):
+            make().synthesize(precious, progress=False, overwrite=overwrite)
+    assert sorted(p.name for p in precious.iterdir()) == ["notes.txt"] and (precious / "notes.txt").read_text() == "keep me"
+    for bad in bad_overrides:
+        with pytest.raises(ConfigError):
+            cls({"content": content}, cls.resolve(preset, overrides=[*overrides, bad]), seed=1).synthesize(folder / "never.zarr", progress=False)
+        assert not (folder / "never.zarr").exists(), f"{cls.name}: --set {bad} wrote a store before failing"

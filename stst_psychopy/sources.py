@@ -99,9 +99,7 @@ def load_frames(stimulus, fps: float | None = None) -> Frames:
 def _read_path(path: Path) -> Frames:
     if not path.exists():
         raise StimulusError(f"{path}: no such file or folder (relative paths start from {Path.cwd()})")
-    from stst_core.errors import STSTError
-    from stst_core.store import StimulusStore, is_store
-    from stst_core.video import read_video
+    from stst_core import StimulusStore, STSTError, is_store, read_video
 
     if path.is_dir() and (path / "zarr.json").is_file():
         if not is_store(path):

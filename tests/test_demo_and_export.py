@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from stst_core import read_video, write_video
-from stst_core.report import pick_frames
+from stst_core._report import pick_frames
 from stst_styletransfer.demo import demo_clip
 
 STST = str(Path(sys.executable).parent / "stst")

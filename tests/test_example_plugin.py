@@ -19,7 +19,7 @@ import setuptools
 import torch
 
 from stst_core import list_backbones, list_losses, write_video
-from stst_core.store import StimulusStore
+from stst_core._store import StimulusStore
 from stst_core.testing import temporary_plugins
 
 if sys.version_info >= (3, 11):

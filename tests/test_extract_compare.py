@@ -12,10 +12,9 @@ import torch.nn.functional as F
 import xarray as xr
 from click.testing import CliRunner
 
-from stst_core import STSTError, Video, create_backbone, write_video
-from stst_core.activations import extract, layer, load_inputs
+from stst_core import STSTError, Video, activation_layer, create_backbone, extract, load_inputs, write_video
+from stst_core._comparison import Selection, compare
 from stst_core.cli import build_cli
-from stst_core.comparison import Selection, compare
 from stst_core.similarity import linear_cka
 
 STST = str(Path(sys.executable).parent / "stst")
@@ -50,7 +49,7 @@ def test_stored_values_equal_a_direct_forward_pass(videos, tmp_path):
     assert set(ds.condition.values) == {"natural"} and list(ds.source.values) == [str(p) for p in videos]
     net = create_backbone("msoe", weights="analytic")
     direct = net(clip(2).batch(), ["concat"])["concat"][0]  # (C, T, H, W)
-    stored = layer(ds, "msoe.concat").sel(stimulus="clip2")
+    stored = activation_layer(ds, "msoe.concat").sel(stimulus="clip2")
     assert stored.dims == ("time", "channel", "y", "x")
     np.testing.assert_allclose(stored.values, direct.permute(1, 0, 2, 3).numpy(), rtol=1e-5, atol=1e-7)
     attrs = ds["msoe.concat"].attrs
@@ -105,7 +104,7 @@ def test_crop_fits_clips_of_other_shapes_into_one_store(videos, tmp_path):
     assert "stimuli differ in size" in run("extract", videos[0], wide, "-o", out, *analytic).output
     result = run("extract", videos[0], wide, "-o", out, *analytic, "--crop", "24x32")
     assert result.exit_code == 0, result.output
-    stored = layer(xr.open_zarr(out), "msoe.concat").sel(stimulus="wide")
+    stored = activation_layer(xr.open_zarr(out), "msoe.concat").sel(stimulus="wide")
     net = create_backbone("msoe", weights="analytic")
     direct = net(clip(5, size=48).frames[:, :, 4:28, 8:40].contiguous()[None], ["concat"])["concat"][0]
     np.testing.assert_allclose(stored.values, direct.permute(1, 0, 2, 3).numpy(), rtol=1e-5, atol=1e-7)
@@ -199,7 +198,7 @@ def test_compare_cli_writes_table_and_figure(videos, tmp_path):
 
 
 def test_rsatoolbox_export(videos, tmp_path):
-    from stst_core.comparison import to_rsatoolbox
+    from stst_core._comparison import to_rsatoolbox
 
     out = tmp_path / "acts.zarr"
     run("extract", *videos, "-o", out, "--backbone", "msoe", "--weights", "analytic", "--pool", "mean", "--quiet")

@@ -3,8 +3,7 @@
 import pytest
 import torch
 
-from stst_core import ConfigError, create_loss
-from stst_core.losses import compare, prepare_target
+from stst_core import ConfigError, compare_prepared, create_loss, prepare_target
 from stst_losses import gram_matrix
 
 
@@ -32,8 +31,8 @@ def test_gram_loss_prepared_target_matches_direct_call():
     s, t = torch.randn(2, 4, 3, 5, 5, requires_grad=True), torch.randn(2, 4, 3, 5, 5)
     prepared = prepare_target(loss, t)
     assert prepared.shape == (2, 4, 4)
-    torch.testing.assert_close(compare(loss, s, prepared), loss(s, t))
-    compare(loss, s, prepared).backward()
+    torch.testing.assert_close(compare_prepared(loss, s, prepared), loss(s, t))
+    compare_prepared(loss, s, prepared).backward()
     assert s.grad is not None and s.grad.abs().sum() > 0
     assert loss(t, t).item() < 1e-12  # zero up to rounding
 
@@ -71,12 +70,12 @@ def test_fused_gram_gradient_matches_autograd(normalization):
     s = torch.randn(2, 5, 3, 4, 4, dtype=torch.float64, requires_grad=True)
     t = torch.randn(2, 5, 3, 4, 4, dtype=torch.float64)
     prepared = prepare_target(loss, t)
-    torch.autograd.gradcheck(lambda x: compare(loss, x, prepared), (s,))
+    torch.autograd.gradcheck(lambda x: compare_prepared(loss, x, prepared), (s,))
     plain = ((gram_matrix(s, normalization) - prepared) ** 2).mean()
     (expected,) = torch.autograd.grad(plain, s)
-    (fused,) = torch.autograd.grad(compare(loss, s, prepared), s)
+    (fused,) = torch.autograd.grad(compare_prepared(loss, s, prepared), s)
     torch.testing.assert_close(fused, expected)
-    torch.testing.assert_close(compare(loss, s, prepared), plain)
+    torch.testing.assert_close(compare_prepared(loss, s, prepared), plain)
 
 
 def test_gram_sum_reduction_and_broadcast_target():
@@ -85,8 +84,8 @@ def test_gram_sum_reduction_and_broadcast_target():
     summed = create_loss("gram", normalization="chw", reduction="sum")
     prepared = prepare_target(summed, t)  # one target Gram for every sample
     expected = ((gram_matrix(s, "chw") - gram_matrix(t, "chw")) ** 2).sum(dim=(1, 2)).mean()
-    torch.testing.assert_close(compare(summed, s, prepared), expected)
-    (fused,) = torch.autograd.grad(compare(summed, s, prepared), s)
+    torch.testing.assert_close(compare_prepared(summed, s, prepared), expected)
+    (fused,) = torch.autograd.grad(compare_prepared(summed, s, prepared), s)
     (plain,) = torch.autograd.grad(expected, s)
     torch.testing.assert_close(fused, plain)
     with pytest.raises(ConfigError, match="reduction must be one of"):

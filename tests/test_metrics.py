@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 import stst_metrics
 from stst_core import ConfigError, RegistryError, Video, VideoError, hookimpl, write_video
-from stst_core.metrics import check_comparable, create_metric, evaluate_metrics, list_metrics, read_stimulus
+from stst_core._metrics import check_comparable, create_metric, evaluate_metrics, list_metrics, read_stimulus
 from stst_core.testing import registered_plugin
 from stst_metrics import autocorrelation_curve, binned_power, flow_statistics, pixel_statistics
 

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from stst_core import Video, write_video
+from stst_core._store import StimulusStore, video_fingerprint
 from stst_core.cli import build_cli
-from stst_core.store import StimulusStore, video_fingerprint
 from stst_stps import STPSSynthesizer
 from stst_styletransfer import STSTSynthesizer
 

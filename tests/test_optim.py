@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from stst_core import ConfigError
-from stst_core.optim import minimize
+from stst_core._optim import minimize
 
 
 def quadratic(target):

@@ -8,7 +8,7 @@ import pytest
 
 import stst_core
 from stst_core import PluginLoadWarning, get_registry, plugin_infos, reload_plugins
-from stst_core.errors import RegistryError
+from stst_core._errors import RegistryError
 from stst_core.testing import registered_plugin
 
 

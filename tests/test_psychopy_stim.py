@@ -517,7 +517,7 @@ def stst_store(tmp_path_factory):
 
 
 def test_a_store_from_the_stst_synthesizer_plays_without_conversion(win, DynamicStim, stst_store, tmp_path):
-    from stst_core.store import StimulusStore
+    from stst_core._store import StimulusStore
 
     expected = StimulusStore(stst_store).video().to_uint8()
     stim = DynamicStim(win, stst_store, refreshRate=50)

@@ -83,14 +83,6 @@ def test_a_subset_of_layers(net):
     torch.testing.assert_close(only["level2"], everything["level2"], rtol=0, atol=0)
 
 
-def test_frozen_and_in_eval_mode(net):
-    params = list(net.parameters())
-    assert params and not any(p.requires_grad for p in params)
-    assert not net.training
-    net.train()
-    assert not net.training
-
-
 def test_filters_zero_mean_unit_norm(net):
     filters = net.net.filters.flatten(2)
     torch.testing.assert_close(filters.mean(dim=2), torch.zeros(filters.shape[:2]), atol=1e-6, rtol=0)

@@ -1,7 +1,7 @@
 import pytest
 
-from stst_core.errors import RegistryError
-from stst_core.registry import Registry
+from stst_core._errors import RegistryError
+from stst_core._registry import Registry
 
 
 def loss_a(s, t):

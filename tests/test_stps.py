@@ -8,9 +8,8 @@ import xarray as xr
 from click.testing import CliRunner
 
 from stst_core import ConfigError, STSTError, Video, get_registry, read_video, write_video
+from stst_core._store import StimulusStore
 from stst_core.cli import build_cli
-from stst_core.store import StimulusStore
-from stst_core.testing import check_resume_after_every_write
 from stst_stps import STPSSynthesizer, amplitude_change, map_to_unit, scramble_phase
 
 
@@ -157,9 +156,3 @@ def test_amplitude_spectrum_of_a_natural_video(shared_data_dir):
     assert float((after - before).abs().max() / before.max()) < 1e-5
     mapped, _ = map_to_unit(raw, "clip")
     assert amplitude_change(raw, mapped) < 0.1  # clipping a natural video's scramble costs a few percent
-
-
-def test_a_kill_after_any_write_resumes_bit_identically(tmp_path):
-    writes = check_resume_after_every_write(lambda: STPSSynthesizer({"content": natural_like(frames=4)}, seed=2), tmp_path)
-    # its own attributes, the frames, the checkpoint, the counter, the old checkpoint's removal, the status
-    assert writes == ["attrs", "video[Ellipsis]", "checkpoint", "attrs", "remove old checkpoint", "attrs"]

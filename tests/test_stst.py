@@ -15,8 +15,7 @@ import torch.nn.functional as F
 import xarray as xr
 
 from stst_core import ConfigError, STSTError, Video, get_registry, write_video
-from stst_core.store import StimulusStore
-from stst_core.testing import check_resume_after_every_write
+from stst_core._store import StimulusStore
 from stst_styletransfer.synthesizer import STSTSynthesizer, mirror_sequence
 
 # cheap settings: small random/analytic front ends, two short octaves
@@ -105,13 +104,6 @@ def test_colour_is_transferred_to_the_target(finished):
     generated = ds.video.mean(dim=("time", "y", "x")).values
     target = ds.target.mean(dim=("time", "y", "x")).values
     np.testing.assert_allclose(generated, target, atol=0.05)
-
-
-def test_a_kill_after_any_write_resumes_bit_identically(tmp_path):
-    """Kill after each write of a (short) run, resume: the store equals an uninterrupted run's, bit for bit."""
-    overrides = ["octaves=[{scale=0, steps=3, lr=0.02}]", "burn_in=1"]
-    writes = check_resume_after_every_write(lambda: synthesizer(overrides, content=moving_texture(frames=3)), tmp_path)
-    assert writes.count("checkpoint") == 3  # one commit per transition
 
 
 def test_complete_store_is_left_alone(finished):
@@ -245,3 +237,11 @@ def test_missing_weights_fail_before_anything_is_written(tmp_path, monkeypatch):
     with pytest.raises(STSTError, match="imagenet"):
         synthesizer(["spatial.weights=imagenet"]).synthesize(out, progress=False)
     assert not out.exists()
+
+
+def test_progress_bars_name_the_frame_and_calibrate_the_cost(tmp_path, capsys):
+    synth = synthesizer(["octaves=[{scale=0, steps=2, lr=0.02}]", "burn_in=1"], content=moving_texture(frames=2))
+    synth.synthesize(tmp_path / "bars.zarr", progress=True)
+    err = capsys.readouterr().err
+    assert "frame 2/2" in err and "100%" in err
+    assert len(synth._costs) == 1 and synth._costs[0] > 0  # seconds per step, measured before the run

@@ -68,24 +68,6 @@ def test_the_issue_examples_on_the_meta_device(name):
     assert net.output_shapes((1, 3, 2, 224, 224)) == LARGE[name]
 
 
-@pytest.mark.parametrize("name", [CNN, VIT])
-def test_frame_by_frame_frozen_eval_and_deterministic(nets, name):
-    net = nets(name)
-    net.train()
-    assert not net.training and not net.model.training
-    assert not any(p.requires_grad for p in net.parameters())
-    clips = torch.rand(2, 3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-    out = net(clips, "all")
-    again = net(clips, "all")
-    assert all(torch.equal(out[k], again[k]) for k in out)
-    # each frame on its own, each sample on its own (batch norm in eval mode): the same numbers
-    alone = net(clips[1:, :, 2:], "all")
-    for layer in out:
-        torch.testing.assert_close(alone[layer], out[layer][1:, :, 2:], rtol=1e-4, atol=1e-5, msg=layer)
-    same_seed = create_backbone(name, weights="random")
-    torch.testing.assert_close(same_seed(clips)[net.default_layers[-1]], out[net.default_layers[-1]], rtol=0, atol=0)
-
-
 def test_pre_logits_is_what_the_classifier_sees(nets):
     net = nets(VIT)
     frame = torch.rand(1, 3, 1, 32, 48)

@@ -1,4 +1,4 @@
-"""Tests of stst_core.video on small synthetic videos made here."""
+"""Tests of stst_core._video on small synthetic videos made here."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from stst_core.errors import VideoError
-from stst_core.video import Video, read_video, video_format, write_video
+from stst_core._errors import VideoError
+from stst_core._video import Video, read_video, video_format, write_video
 
 
 def moving_gradient(num_frames: int = 8, height: int = 32, width: int = 48) -> np.ndarray:

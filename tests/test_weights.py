@@ -10,8 +10,8 @@ import torch
 from safetensors.torch import save_file
 
 from stst_core import WeightsError, WeightsFile, cache_dir, load_state_dict
+from stst_core._weights import cached_path, fetch, is_weights_path, published_sha256
 from stst_core.testing import serve_folder
-from stst_core.weights import cached_path, fetch, is_weights_path, published_sha256
 
 
 def weights_file(url, payload, name="toy.weights"):

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from stst_core import hookimpl
-from stst_core.errors import ConfigError
+from stst_core import ConfigError, hookimpl
 
 
 def gram_matrix(features: torch.Tensor, normalization: str = "locations") -> torch.Tensor:

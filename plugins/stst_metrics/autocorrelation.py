@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stst_core.errors import ConfigError
-from stst_core.metrics import check_comparable
-from stst_core.video import Video
+from stst_core import ConfigError, Video, check_comparable
 
 from .common import luma
 

@@ -12,13 +12,23 @@ from typing import Any
 
 import click
 
-from stst_core.cli._table import format_table
-from stst_core.config import apply_overrides
-from stst_core.errors import ConfigError, STSTError
-from stst_core.metrics import create_metrics, evaluate_metrics, read_stimulus
-from stst_core.plugins import get_registry
-from stst_core.store import StimulusStore, is_store, toolkit_versions, video_fingerprint
-from stst_core.video import Video, read_video, write_video
+from stst_core import (
+    ConfigError,
+    StimulusStore,
+    STSTError,
+    Video,
+    apply_overrides,
+    create_metrics,
+    evaluate_metrics,
+    format_table,
+    get_registry,
+    is_store,
+    read_stimulus,
+    read_video,
+    toolkit_versions,
+    video_fingerprint,
+    write_video,
+)
 
 
 def metric_options(settings: Sequence[str]) -> dict[str, dict[str, Any]]:

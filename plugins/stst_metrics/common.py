@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stst_core.video import Video
+from stst_core import Video
 
 # ITU-R BT.601 luma, as OpenCV's and Pillow's RGB → grey conversions
 LUMA = (0.299, 0.587, 0.114)

@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from stst_core.backbone import create_backbone
-from stst_core.errors import ConfigError
-from stst_core.metrics import check_comparable
-from stst_core.video import Video
+from stst_core import ConfigError, Video, check_comparable, create_backbone
 
 DEFAULT_SEED = 1234  # not 0, the synthesizers' default: a judge should not be the very network a method optimised
 

@@ -21,8 +21,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullFormatter
 
-from stst_core.report import pick_frames
-from stst_core.video import Video
+from stst_core import Video, pick_frames
 
 from .autocorrelation import autocorrelation_curve
 from .flow import SPEED_EDGES, flow_statistics

@@ -21,9 +21,19 @@ from typing import Sequence
 
 import torch
 
-from stst_core import Backbone, BackboneCard, LayerSpec, WeightsChoice, WeightsFile, hookimpl
-from stst_core.errors import BackboneError, WeightsError
-from stst_core.weights import fetch, is_weights_path, load_state_dict
+from stst_core import (
+    Backbone,
+    BackboneCard,
+    BackboneError,
+    LayerSpec,
+    WeightsChoice,
+    WeightsError,
+    WeightsFile,
+    fetch,
+    hookimpl,
+    is_weights_path,
+    load_state_dict,
+)
 
 from .analytic import analytic_state_dict
 from .network import CHANNELS, NUM_SCALES, MSOENet

@@ -17,9 +17,7 @@ from typing import Sequence
 import click
 import torch
 
-from stst_core import Backbone, BackboneCard, LayerSpec, WeightsChoice, hookimpl
-from stst_core.errors import BackboneError
-from stst_core.weights import is_weights_path
+from stst_core import Backbone, BackboneCard, BackboneError, LayerSpec, WeightsChoice, hookimpl, is_weights_path
 
 from .network import PredNet, PredNetConfig
 from .training import evaluate, load, load_videos, plot_evaluation, save, train

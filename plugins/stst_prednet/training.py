@@ -19,9 +19,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from stst_core.errors import STSTError
-from stst_core.store import StimulusStore, is_store
-from stst_core.video import read_video
+from stst_core import StimulusStore, STSTError, is_store, read_video
 
 from .network import PredNet, PredNetConfig
 

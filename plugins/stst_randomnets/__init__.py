@@ -117,10 +117,19 @@ from typing import Sequence
 
 import torch
 
-from stst_core import Backbone, BackboneCard, LayerSpec, WeightsChoice, hookimpl
-from stst_core.backbone import fold_time, unfold_time
-from stst_core.errors import BackboneError, WeightsError
-from stst_core.weights import is_weights_path, load_state_dict
+from stst_core import (
+    Backbone,
+    BackboneCard,
+    BackboneError,
+    LayerSpec,
+    WeightsChoice,
+    WeightsError,
+    fold_time,
+    hookimpl,
+    is_weights_path,
+    load_state_dict,
+    unfold_time,
+)
 
 from .network import RandomMultiscaleNet, gaussian_blur_kernel, random_filter_banks
 

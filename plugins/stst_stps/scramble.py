@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import torch
 
-from stst_core.errors import ConfigError
+from stst_core import ConfigError
 
 MAPPINGS = ("clip", "scale", "iterate")
 

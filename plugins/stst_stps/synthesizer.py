@@ -17,9 +17,7 @@ from typing import ClassVar
 
 import torch
 
-from stst_core.errors import ConfigError
-from stst_core.store import StimulusStore, StoreLayout
-from stst_core.synthesis import Synthesizer
+from stst_core import ConfigError, StimulusStore, StoreLayout, Synthesizer
 
 from .config import STPSConfig
 from .scramble import amplitude_change, map_to_unit, scramble_phase

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from stst_core.config import StreamConfig, complete_weights
+from stst_core import StreamConfig, complete_weights
 
 TERMS = ("spatial_style", "spatial_content", "temporal_style", "temporal_content", "tv")
 
@@ -81,6 +81,8 @@ class STSTConfig:
             raise ValueError(f"blend must lie in [0, 1], got {self.blend}")
         if self.octave_scale <= 1.0:
             raise ValueError(f"octave_scale must be greater than 1, got {self.octave_scale}")
+        if self.color_bins < 2:
+            raise ValueError(f"color_bins must be at least 2 (histogram bins of the colour transfer), got {self.color_bins}")
         if self.equalize < 0:
             raise ValueError(f"equalize must be 0 (off) or positive, got {self.equalize}")
         if self.weights["spatial_style"] > 0 and not self.spatial.style_layers:

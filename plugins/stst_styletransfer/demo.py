@@ -21,9 +21,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from stst_core.errors import STSTError
-from stst_core.report import contact_sheet, loss_curves
-from stst_core.video import read_video, write_video
+from stst_core import STSTError, contact_sheet, loss_curves, read_video, write_video
 
 from .synthesizer import STSTSynthesizer
 
@@ -47,8 +45,8 @@ def summarize(store) -> dict:
     evaluation = store.evaluation()
     summary = {}
     for term in evaluation.term.values:
-        start = float(np.nanmean(evaluation.sel(sample="noise", term=term).values))
-        end = float(np.nanmean(evaluation.sel(sample="result", term=term).values))
+        start = float(np.nanmean(evaluation.sel(evaluated="noise", term=term).values))
+        end = float(np.nanmean(evaluation.sel(evaluated="result", term=term).values))
         summary[str(term)] = {"start": start, "end": end, "reduction": start / end if end > 0 else float("inf")}
     return summary
 

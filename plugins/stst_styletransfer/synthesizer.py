@@ -34,6 +34,7 @@ from the first frame on.
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -41,12 +42,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stst_core import create_loss
-from stst_core.errors import ConfigError
-from stst_core.optim import make_stepper
-from stst_core.store import Array
-from stst_core.synthesis import OptimizedSynthesizer, Stream
-from stst_core.video import Video
+from stst_core import Array, ConfigError, OptimizedSynthesizer, Stream, Video, create_loss, make_stepper
 
 from .color import color_transfer
 from .config import TERMS, STSTConfig
@@ -90,6 +86,8 @@ class STSTSynthesizer(OptimizedSynthesizer):
     default_preset = "paper"
     target_roles = ("spatial_style", "temporal_style")
     unit = "transition"
+    quick_preset = "offline"
+    quick_overrides = ("octaves=[{scale=0, steps=2, lr=0.02}]", "burn_in=1", "spatial.options={levels=1, channels=8}", "spatial.style_layers=['level0']")
 
     def __init__(self, targets: Mapping[str, Video], config: STSTConfig | None = None, *, seed: int = 0, device="cpu"):
         super().__init__(targets, config, seed=seed, device=device)

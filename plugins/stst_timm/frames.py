@@ -29,10 +29,19 @@ import timm
 import timm.models
 import torch
 
-from stst_core import Backbone, BackboneCard, LayerSpec, WeightsChoice
-from stst_core.backbone import fold_time, unfold_time
-from stst_core.errors import BackboneError, WeightsError
-from stst_core.weights import fetch, is_weights_path, load_state_dict
+from stst_core import (
+    Backbone,
+    BackboneCard,
+    BackboneError,
+    LayerSpec,
+    WeightsChoice,
+    WeightsError,
+    fetch,
+    fold_time,
+    is_weights_path,
+    load_state_dict,
+    unfold_time,
+)
 
 from .pretrained import hub_weights_file, pretrained_cfg
 

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import timm.models
 
-from stst_core import WeightsFile
-from stst_core.errors import WeightsError
+from stst_core import WeightsError, WeightsFile
 
 HUB_LICENCE = "see the model card on the Hugging Face hub"
 

@@ -44,9 +44,7 @@ import torch.nn.functional as F
 from timm.layers import Attention, Mlp, PatchEmbed, trunc_normal_
 from torch import nn
 
-from stst_core import Backbone, BackboneCard, LayerSpec, WeightsChoice
-from stst_core.errors import BackboneError, WeightsError
-from stst_core.weights import is_weights_path, load_state_dict
+from stst_core import Backbone, BackboneCard, BackboneError, LayerSpec, WeightsChoice, WeightsError, is_weights_path, load_state_dict
 
 TIMESFORMER_MEAN = (0.45, 0.45, 0.45)
 TIMESFORMER_STD = (0.225, 0.225, 0.225)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from stst_core.config import StreamConfig, complete_weights
+from stst_core import StreamConfig, complete_weights
 
 TERMS = ("appearance", "dynamics")
 TESFALDET_GRAM = {"normalization": "chw", "reduction": "sum"}

@@ -39,9 +39,7 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from stst_core.errors import ConfigError
-from stst_core.synthesis import OptimizedSynthesizer, Stream
-from stst_core.video import Video
+from stst_core import ConfigError, OptimizedSynthesizer, Stream, Video
 
 from .config import TwoStreamConfig
 
@@ -61,6 +59,8 @@ class TwoStreamSynthesizer(OptimizedSynthesizer):
     presets = {"paper": PRESETS / "paper.toml", "offline": PRESETS / "offline.toml"}
     default_preset = "paper"
     target_roles = ("appearance", "first_frame")
+    quick_preset = "offline"
+    quick_overrides = ("steps=4", "checkpoint_every=2", "appearance.options={levels=1, channels=8}", "appearance.style_layers=['level0']")
 
     def __init__(self, targets: Mapping[str, Video], config: TwoStreamConfig | None = None, *, seed: int = 0, device="cpu"):
         super().__init__(targets, config, seed=seed, device=device)

@@ -26,10 +26,21 @@ import timm
 import torch
 from torch import nn
 
-from stst_core import Backbone, BackboneCard, LayerSpec, WeightsChoice, WeightsFile, hookimpl
-from stst_core.backbone import fold_time, unfold_time
-from stst_core.errors import BackboneError, WeightsError
-from stst_core.weights import fetch, is_weights_path, load_state_dict
+from stst_core import (
+    Backbone,
+    BackboneCard,
+    BackboneError,
+    LayerSpec,
+    WeightsChoice,
+    WeightsError,
+    WeightsFile,
+    fetch,
+    fold_time,
+    hookimpl,
+    is_weights_path,
+    load_state_dict,
+    unfold_time,
+)
 
 IMAGENET = WeightsFile(
     name="vgg19.imagenet",
@@ -77,6 +88,7 @@ class VGG19(Backbone):
     )
     default_weights = "imagenet"
     temporal_window = 1
+    min_size = 32  # five 2×2 poolings
 
     def __init__(self, weights: str | None = None, *, pooling: str = "max", normalization: str | None = None):
         weights = weights or self.default_weights

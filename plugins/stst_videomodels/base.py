@@ -24,9 +24,7 @@ import torch
 import torchvision
 from torch import nn
 
-from stst_core import Backbone, BackboneCard, LayerSpec, WeightsChoice, WeightsFile
-from stst_core.errors import BackboneError, WeightsError
-from stst_core.weights import fetch, is_weights_path, load_state_dict
+from stst_core import Backbone, BackboneCard, BackboneError, LayerSpec, WeightsChoice, WeightsError, WeightsFile, fetch, is_weights_path, load_state_dict
 
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)

@@ -29,8 +29,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from stst_core import LayerSpec, WeightsChoice
-from stst_core.errors import BackboneError
+from stst_core import BackboneError, LayerSpec, WeightsChoice
 
 from .base import Tap, TorchvisionVideoBackbone, same, torchvision_weights
 

@@ -2,7 +2,7 @@
 
 Built-in commands live in the modules of this package; plugins add theirs
 through the ``stst_register_commands`` hook. Errors a user can cause
-(:class:`~stst_core.errors.STSTError`) are printed as one message without a
+(:class:`~stst_core._errors.STSTError`) are printed as one message without a
 traceback, with exit status 1.
 """
 
@@ -12,8 +12,8 @@ import sys
 
 import click
 
-from ..errors import STSTError
-from ..plugins import plugin_host
+from .._errors import STSTError
+from .._plugins import plugin_host
 from . import backbones, compare, extract, losses, plugins, synth, weights
 
 

@@ -7,10 +7,10 @@ import json
 
 import click
 
-from ..backbone import create_backbone
-from ..plugins import get_registry
-from ..weights import cached_path
-from ._table import format_table
+from .._backbone import create_backbone
+from .._plugins import get_registry
+from .._table import format_table
+from .._weights import cached_path
 
 
 def register(cli: click.Group) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..comparison import Selection, compare, plot
+from .._comparison import Selection, compare, plot_comparison
 from ..similarity import METRICS, RDM_COMPARISONS, RDM_METRICS
 
 
@@ -68,5 +68,5 @@ def compare_command(store, between, and_, metric, debiased, rdm_metric, rdm_comp
         table.to_csv(output, index=False)
         click.echo(f"wrote {output}")
     if plot_path:
-        plot(table, plot_path)
+        plot_comparison(table, plot_path)
         click.echo(f"wrote {plot_path}")

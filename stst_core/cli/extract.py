@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..activations import POOLS, extract, load_inputs
+from .._activations import POOLS, extract, load_inputs
 
 
 def parse_crop(ctx, param, value: str | None) -> tuple[int, int] | None:
@@ -78,7 +78,7 @@ def extract_command(
     Calling it again on the same store appends new stimuli and adds new layers
     (another backbone) for the stimuli already there.
     """
-    from ..config import parse_value
+    from .._config import parse_value
 
     backbone_options = {}
     for item in options:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..plugins import get_registry
-from ._table import format_table
+from .._plugins import get_registry
+from .._table import format_table
 
 
 def register(cli: click.Group) -> None:

@@ -7,8 +7,8 @@ from dataclasses import asdict
 
 import click
 
-from ..plugins import plugin_infos
-from ._table import format_table
+from .._plugins import plugin_infos
+from .._table import format_table
 
 
 def register(cli: click.Group) -> None:

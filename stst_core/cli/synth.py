@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from ..errors import STSTError, WeightsError
-from ..plugins import get_registry
-from ..store import StimulusStore, is_store
-from ..video import read_video, write_video
+from .._errors import STSTError, WeightsError
+from .._plugins import get_registry
+from .._store import StimulusStore, is_store
+from .._video import read_video, write_video
 
 
 def register(cli: click.Group) -> None:

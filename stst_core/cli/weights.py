@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from ..errors import RegistryError
-from ..plugins import get_registry
-from ..weights import WeightsFile, cache_dir, cached_path, fetch
-from ._table import format_table
+from .._errors import RegistryError
+from .._plugins import get_registry
+from .._table import format_table
+from .._weights import WeightsFile, cache_dir, cached_path, fetch
 
 
 def register(cli: click.Group) -> None:

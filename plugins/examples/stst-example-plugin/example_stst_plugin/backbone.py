@@ -17,8 +17,7 @@ Weights: ``random`` (PyTorch's initialisation under the seed that
 import torch
 from torch import nn
 
-from stst_core import Backbone, BackboneCard, BackboneError, LayerSpec, WeightsChoice
-from stst_core.weights import is_weights_path, load_state_dict
+from stst_core import Backbone, BackboneCard, BackboneError, LayerSpec, WeightsChoice, is_weights_path, load_state_dict
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -49,7 +49,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from stst_core.errors import VideoError
+from stst_core._errors import VideoError
 
 __all__ = ["Video", "read_video", "write_video", "video_format"]
 

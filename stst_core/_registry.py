@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .errors import RegistryError
+from ._errors import RegistryError
 
 
 @dataclass(frozen=True)

@@ -39,13 +39,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .backbone import Backbone, create_backbone
-from .config import StreamConfig, resolve_config, to_dict
-from .errors import ConfigError, STSTError
-from .losses import compare, create_loss, prepare_target
-from .optim import Stepper, make_stepper
-from .store import Array, StimulusStore, StoreLayout, is_store
-from .video import Video
+from ._backbone import Backbone, create_backbone
+from ._config import StreamConfig, resolve_config, to_dict
+from ._errors import ConfigError, STSTError
+from ._losses import compare_prepared, create_loss, prepare_target
+from ._optim import Stepper, make_stepper
+from ._store import Array, StimulusStore, StoreLayout, is_store
+from ._video import Video
 
 Row = tuple[str, Any, Any]  # (array name, region, values: array or tensor)
 
@@ -63,6 +63,9 @@ class Synthesizer:
     target_roles
         Roles of extra target videos beyond ``"content"``; the CLI offers each
         as ``--<role> PATH`` (underscores become dashes).
+    quick_preset, quick_overrides
+        A preset and ``--set`` overrides for a run of seconds on a few small
+        frames, for the conformance suite.
     """
 
     name: ClassVar[str] = ""
@@ -70,6 +73,10 @@ class Synthesizer:
     presets: ClassVar[Mapping[str, Path]] = {}
     default_preset: ClassVar[str | None] = None
     target_roles: ClassVar[tuple[str, ...]] = ()
+    # settings for a run of seconds on a clip of a few small frames: the conformance
+    # suite (stst_core.testing.check_synthesizer) runs every registered synthesizer with them
+    quick_preset: ClassVar[str | None] = None
+    quick_overrides: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, targets: Mapping[str, Video], config: Any = None, *, seed: int = 0, device: str | torch.device = "cpu"):
         if "content" not in targets:
@@ -353,9 +360,7 @@ class OptimizedSynthesizer(Synthesizer):
             position = tuple(int(i) for i in np.argwhere(~np.isfinite(values))[0])
             what = f"{terms[position[-1]]} {name}" if values.shape[-1:] == (len(terms),) else name
             step = f", step {position[0]}" if len(position) > 1 else ""
-            raise STSTError(
-                f"the {what} became {values[position]} at {self.unit_label(unit)}{step}; the last checkpoint is kept. {self.nan_advice()}"
-            )
+            raise STSTError(f"the {what} became {values[position]} at {self.unit_label(unit)}{step}; the last checkpoint is kept. {self.nan_advice()}")
 
 
 def _merge_rows(rows: Sequence[tuple[str, Any, np.ndarray]]) -> list[tuple[str, Any, np.ndarray]]:
@@ -395,7 +400,7 @@ def _to_device(state, device):
 class Stream:
     """One stream of a method: a backbone, the layers its losses read, and the losses.
 
-    Built from a :class:`~stst_core.config.StreamConfig` with
+    Built from a :class:`~stst_core._config.StreamConfig` with
     :meth:`from_config`, which checks the layers and the temporal window before
     any run. ``stream(video)`` gives the activations of every layer the stream
     uses; :meth:`prepare` and :meth:`compare` turn activations into prepared
@@ -442,7 +447,7 @@ class Stream:
     def compare(self, activations: Mapping[str, torch.Tensor], prepared: Mapping[str, Any], kind: str = "style") -> torch.Tensor:
         """The stream's ``kind`` term: the mean over its layers of the loss against ``prepared``."""
         loss = self.losses[kind]
-        return torch.stack([compare(loss, activations[layer], prepared[layer]) for layer in self.layers_of[kind]]).mean()
+        return torch.stack([compare_prepared(loss, activations[layer], prepared[layer]) for layer in self.layers_of[kind]]).mean()
 
 
 def build_stream(stream: StreamConfig, layers, *, name: str, max_window: int, device, seed: int) -> Backbone:
@@ -518,3 +523,10 @@ class RunProgress:
         if self.inner is not None:
             self.inner.close()
         self.outer.close()
+
+
+def list_synthesizers(pattern: str | None = None) -> list[str]:
+    """Names of the registered synthesizers (``stst synth --help``), optionally filtered by a wildcard pattern."""
+    from ._plugins import get_registry
+
+    return get_registry("synthesizers").names(pattern)

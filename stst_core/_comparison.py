@@ -22,8 +22,8 @@ import pandas as pd
 import xarray as xr
 import zarr
 
-from .activations import COORDINATES, is_activation_store, iter_feature_chunks
-from .errors import STSTError
+from ._activations import COORDINATES, is_activation_store, iter_feature_chunks
+from ._errors import STSTError
 from .similarity import METRICS, accumulate_gram, bootstrap_interval, similarity
 
 
@@ -152,7 +152,7 @@ def compare(
     return pd.DataFrame.from_records(records).sort_values(["backbone", "layer_index"]).reset_index(drop=True)
 
 
-def plot(table: pd.DataFrame, path: str | Path, *, title: str | None = None) -> Path:
+def plot_comparison(table: pd.DataFrame, path: str | Path, *, title: str | None = None) -> Path:
     """Similarity against relative layer depth, one line per backbone, the bootstrap interval shaded."""
     import matplotlib
 

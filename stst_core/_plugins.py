@@ -30,8 +30,8 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .errors import RegistryError
-from .registry import Registry
+from ._errors import RegistryError
+from ._registry import Registry
 
 ENTRY_POINT_GROUP = "stst.plugins"
 KINDS = ("backbones", "losses", "synthesizers", "metrics")

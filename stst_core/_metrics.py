@@ -29,10 +29,10 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .errors import ConfigError, RegistryError, VideoError
-from .plugins import get_registry
-from .store import StimulusStore, is_store
-from .video import Video, read_video
+from ._errors import ConfigError, RegistryError, VideoError
+from ._plugins import get_registry
+from ._store import StimulusStore, is_store
+from ._video import Video, read_video
 
 MetricValue = float | Mapping[str, float]
 Metric = Callable[[Video, Video], MetricValue]

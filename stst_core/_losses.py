@@ -12,8 +12,8 @@ from typing import Callable
 
 import torch
 
-from .errors import ConfigError
-from .plugins import get_registry
+from ._errors import ConfigError
+from ._plugins import get_registry
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -54,6 +54,6 @@ def prepare_target(loss: Loss, target: torch.Tensor):
     return loss.prepare(target) if hasattr(loss, "prepare") else target
 
 
-def compare(loss: Loss, synthesised: torch.Tensor, prepared) -> torch.Tensor:
+def compare_prepared(loss: Loss, synthesised: torch.Tensor, prepared) -> torch.Tensor:
     """Evaluate ``loss`` against a target returned by :func:`prepare_target`."""
     return loss.compare(synthesised, prepared) if hasattr(loss, "compare") else loss(synthesised, prepared)

@@ -24,9 +24,9 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from .errors import BackboneError, RegistryError
-from .plugins import get_registry
-from .weights import WeightsFile, is_weights_path
+from ._errors import BackboneError, RegistryError
+from ._plugins import get_registry
+from ._weights import WeightsFile, is_weights_path
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,9 @@ class Backbone(nn.Module):
 
     Class attributes describe the family without building it (``stst backbones
     info`` reads them): ``paper``, ``licence``, ``weights_choices`` (tags other
-    than a file path), ``default_weights``, ``accepts_weight_files`` and
-    ``temporal_window``.
+    than a file path), ``default_weights``, ``accepts_weight_files``,
+    ``temporal_window`` and ``min_size`` (the smallest frame side, in pixels,
+    that every layer takes).
     """
 
     paper: ClassVar[str] = ""
@@ -90,6 +91,7 @@ class Backbone(nn.Module):
     default_weights: ClassVar[str] = "random"
     accepts_weight_files: ClassVar[bool] = True
     temporal_window: ClassVar[int] = 1
+    min_size: ClassVar[int] = 1
 
     def __init__(self, card: BackboneCard, layers: Sequence[LayerSpec], default_layers: Sequence[str]):
         super().__init__()

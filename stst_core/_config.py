@@ -4,7 +4,7 @@ A method declares its configuration as a dataclass (nested dataclasses and
 lists of them allowed). :func:`resolve_config` merges, in order, the method's
 preset, a user's TOML file and command-line overrides, then builds the
 dataclass, checking every key and value: an unknown key or a bad value is a
-:class:`~stst_core.errors.ConfigError` that names the key and what is allowed.
+:class:`~stst_core._errors.ConfigError` that names the key and what is allowed.
 
 Overrides use dotted keys, with list positions as numbers, and TOML values
 (bare words are taken as strings)::
@@ -23,7 +23,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
-from .errors import ConfigError
+from ._errors import ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib

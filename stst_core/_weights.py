@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .errors import WeightsError
+from ._errors import WeightsError
 
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".pyth", ".bin", ".ckpt", ".npz")
 

@@ -43,10 +43,10 @@ import xarray as xr
 import zarr
 from tqdm.auto import tqdm
 
-from .backbone import Backbone, create_backbone
-from .errors import STSTError
-from .store import StimulusStore, is_store, store_kind, toolkit_versions, video_fingerprint
-from .video import Video, read_video
+from ._backbone import Backbone, create_backbone
+from ._errors import STSTError
+from ._store import StimulusStore, is_store, store_kind, toolkit_versions, video_fingerprint
+from ._video import Video, read_video
 
 STORE_KIND = "activations"
 FORMAT_VERSION = 1
@@ -79,7 +79,7 @@ class Stimulus:
     load: Callable[[], Video] = field(repr=False, compare=False)
 
 
-def layer(dataset: xr.Dataset, name: str) -> xr.DataArray:
+def activation_layer(dataset: xr.Dataset, name: str) -> xr.DataArray:
     """A layer's activations with plain dim names (``stimulus``, ``time``, ``channel``, ``y``, ``x``…)."""
     array = dataset[name]
     return array.rename({dim: dim[len(name) + 1 :] for dim in array.dims if dim.startswith(name + ".")})

@@ -73,8 +73,8 @@ import torch
 import xarray as xr
 import zarr
 
-from .errors import ConfigError, STSTError
-from .video import Video
+from ._errors import ConfigError, STSTError
+from ._video import Video
 
 STORE_KIND = "stimulus"
 FORMAT_VERSION = 2
@@ -247,7 +247,7 @@ def flatten_state(state: Any, prefix: str = "") -> tuple[dict[str, torch.Tensor]
 
 def unflatten_state(tensors: Mapping[str, torch.Tensor], skeleton: Any) -> Any:
     """The inverse of :func:`flatten_state`."""
-    (kind, content), = skeleton.items()
+    ((kind, content),) = skeleton.items()
     if kind == "tensor":
         return tensors[content]
     if kind == "array":
@@ -411,8 +411,7 @@ class StimulusStore:
         path = self.path / CHECKPOINT_FOLDER / _checkpoint_name(self.units_done)
         if not path.is_file():
             raise STSTError(
-                f"{self.path}: the checkpoint of unit {self.units_done} is missing, so the run cannot resume; "
-                "run again with --overwrite to start it anew"
+                f"{self.path}: the checkpoint of unit {self.units_done} is missing, so the run cannot resume; run again with --overwrite to start it anew"
             )
         return load_checkpoint(path)
 
@@ -524,7 +523,7 @@ class StimulusStore:
 
     def check_compatible(self, *, method: str, config: Mapping[str, Any], seed: int, targets: Mapping[str, Video]) -> None:
         """Raise :class:`ConfigError` if resuming this store with these settings would mix two runs."""
-        from .config import describe_differences
+        from ._config import describe_differences
 
         if self.format_version != FORMAT_VERSION and not self.complete:
             raise ConfigError(

@@ -35,7 +35,7 @@ from typing import Any, Callable
 
 import torch
 
-from .errors import ConfigError
+from ._errors import ConfigError
 
 METHODS = ("ngd", "adam", "lbfgs")
 Objective = Callable[[torch.Tensor], "tuple[torch.Tensor, torch.Tensor]"]

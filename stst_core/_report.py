@@ -11,8 +11,8 @@ matplotlib.use("Agg")  # files only: works on machines without a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .store import StimulusStore  # noqa: E402
-from .video import Video  # noqa: E402
+from ._store import StimulusStore  # noqa: E402
+from ._video import Video  # noqa: E402
 
 
 def pick_frames(num_frames: int, count: int) -> list[int]:
@@ -52,29 +52,42 @@ def contact_sheet(rows: Sequence[tuple[str, Video]], path: str | Path, *, column
 
 
 def loss_curves(store: StimulusStore, path: str | Path) -> Path:
-    """Per-term loss over all optimiser steps of a run (log scale), burn-in shaded, octaves marked."""
+    """Per-term loss over all optimiser steps of a run (log scale).
+
+    A frame-by-frame history ``(transition, step, term)`` is drawn transition
+    after transition, burn-in shaded and octaves marked; a single
+    optimisation's ``(step, term)`` over its steps.
+    """
     loss = store.loss_history()
-    values = loss.values  # (transition, step, term)
-    transitions, steps, _ = values.shape
-    x = np.arange(transitions * steps) / steps  # in transitions
-    first_kept = int(np.argmax(loss.transition.values >= 0)) if (loss.transition.values >= 0).any() else transitions
     fig, ax = plt.subplots(figsize=(9, 4))
+    if "transition" in loss.dims:
+        values = loss.transpose("transition", "step", "term").values
+        transitions, steps, _ = values.shape
+        x = np.arange(transitions * steps) / steps  # in transitions
+        series = values.reshape(transitions * steps, -1)
+    else:
+        series = loss.transpose("step", "term").values
+        x = np.arange(len(series))
     for t, term in enumerate(loss.term.values):
-        series = values[:, :, t].reshape(-1)
-        if np.isfinite(series).any() and np.nanmax(series) > 0:
-            ax.plot(x, series, label=str(term), linewidth=0.8)
+        if np.isfinite(series[:, t]).any() and np.nanmax(series[:, t]) > 0:
+            ax.plot(x, series[:, t], label=str(term), linewidth=0.8)
     ax.set_yscale("log")
-    if first_kept:
-        ax.axvspan(0, first_kept, color="0.9", label="burn-in (not kept)")
-    octave_starts = np.flatnonzero(np.diff(loss.step_octave.values)) + 1
-    for transition in range(transitions):
-        for start in octave_starts:
-            ax.axvline(transition + start / steps, color="0.8", linewidth=0.4)
-    labels = loss.transition.values
-    ticks = np.arange(transitions) + 0.5
-    ax.set_xticks(ticks[:: max(1, transitions // 12)])
-    ax.set_xticklabels([str(v) for v in labels[:: max(1, transitions // 12)]])
-    ax.set_xlabel("frame (each transition: its octaves, coarse to fine)")
+    if "transition" in loss.dims:
+        kept = loss.transition.values >= 0
+        first_kept = int(np.argmax(kept)) if kept.any() else transitions
+        if first_kept:
+            ax.axvspan(0, first_kept, color="0.9", label="burn-in (not kept)")
+        if "step_octave" in loss.coords:
+            for transition in range(transitions):
+                for start in np.flatnonzero(np.diff(loss.step_octave.values)) + 1:
+                    ax.axvline(transition + start / steps, color="0.8", linewidth=0.4)
+        labels = loss.transition.values
+        ticks = np.arange(transitions) + 0.5
+        ax.set_xticks(ticks[:: max(1, transitions // 12)])
+        ax.set_xticklabels([str(v) for v in labels[:: max(1, transitions // 12)]])
+        ax.set_xlabel("frame (each transition: its octaves, coarse to fine)")
+    else:
+        ax.set_xlabel("step")
     ax.set_ylabel("loss (unweighted)")
     ax.legend(fontsize=8, loc="upper right")
     ax.set_title(f"{store.method}: loss per optimiser step", fontsize=10)
