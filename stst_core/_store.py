@@ -378,7 +378,9 @@ class StimulusStore:
         attrs = self._group.attrs
         if "units_done" in attrs:
             return int(attrs["units_done"])
-        return int(attrs.get("transitions_done", 0))  # format 1
+        # format 1 counted transitions (whole-clip methods counted steps instead, and only
+        # their completion matters now: format 1 stores are not resumed)
+        return self.units_total if self.complete else int(attrs.get("transitions_done", 0))
 
     @property
     def units_total(self) -> int:

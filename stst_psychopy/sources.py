@@ -109,7 +109,7 @@ def _read_path(path: Path) -> Frames:
             attrs = store.attrs
             raise StimulusError(
                 f"{path}: the stimulus store is {store.status!r}, not complete "
-                f"({attrs.get('transitions_done', '?')} of {attrs.get('transitions_total', '?')} transitions done"
+                f"({store.units_done} of {store.units_total} {store.unit}s done"
                 + (f": {attrs['message']}" if attrs.get("message") else "")
                 + "); run the same `stst synth` command again to finish it"
             )

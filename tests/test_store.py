@@ -1,0 +1,212 @@
+"""The stimulus store: the method's layout, crash-safe creation and commits, failures recorded, format 1 still readable."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+from stst_core import Array, ConfigError, StimulusStore, StoreLayout, STSTError, Video
+from stst_core.testing import SimulatedKill, kill_after_writes, recorded_writes
+from stst_stps import STPSSynthesizer
+
+FORMAT1 = Path(__file__).parent / "data" / "format1"
+
+
+def clip(frames=3, size=8, seed=0):
+    return Video(torch.rand(3, frames, size, size, generator=torch.Generator().manual_seed(seed)), fps=25, source=f"noise {seed}")
+
+
+def create(path, *, layout=None, checkpoint=None, overwrite=False):
+    target = clip()
+    layout = layout or StoreLayout(units_total=2, unit="step", histories={"loss": Array(("step", "term"), (2, 1))}, coords={"term": ["a"]})
+    return StimulusStore.create(
+        path,
+        method="toy",
+        target=target,
+        config={"k": 1},
+        seed=0,
+        device="cpu",
+        targets={"content": target},
+        layout=layout,
+        checkpoint=checkpoint if checkpoint is not None else {"x": torch.zeros(2)},
+        overwrite=overwrite,
+    )
+
+
+def test_the_method_declares_its_arrays_units_and_samples(tmp_path):
+    layout = StoreLayout(
+        units_total=4,
+        unit="iteration",
+        samples=3,
+        histories={"energy": Array(("iteration", "sample"), (4, 3))},
+        evaluations={"recovery_error": Array(("sample",), (3,))},
+        coords={"iteration": np.arange(4)},
+    )
+    store = create(tmp_path / "s.zarr", layout=layout)
+    ds = xr.open_zarr(tmp_path / "s.zarr")
+    assert ds.video.dims == ("sample", "time", "channel", "y", "x") and ds.video.shape == (3, 3, 3, 8, 8)
+    assert ds.energy.dims == ("iteration", "sample") and np.isnan(ds.energy.values).all()
+    assert ds.attrs["unit"] == "iteration" and ds.attrs["units_total"] == 4 and ds.attrs["format_version"] == 2
+    assert ds.attrs["histories"] == ["energy"] and ds.attrs["evaluations"] == ["recovery_error"]
+    assert store.samples == 3 and store.units_done == 0
+    frames = np.random.default_rng(0).random((3, 3, 8, 8), dtype=np.float32)
+    store.commit(1, rows=[("video", (1, slice(None)), frames), ("energy", 0, np.arange(3.0))], checkpoint={"x": torch.ones(2)}, elapsed=1.0)
+    np.testing.assert_array_equal(store.video(sample=1).frames.numpy(), frames.transpose(1, 0, 2, 3))
+    with pytest.raises(STSTError, match=r"holds 3 samples; choose one with sample=0…2"):
+        store.video()
+    with pytest.raises(STSTError, match="no sample 5"):
+        store.video(sample=5)
+    assert torch.equal(store.checkpoint()["x"], torch.ones(2)) and store.units_done == 1
+
+
+@pytest.mark.parametrize(
+    "layout, message",
+    [
+        (dict(units_total=0), "at least one unit"),
+        (dict(units_total=1, samples=0), "samples must be at least 1"),
+        (dict(units_total=1, histories={"video": Array(("step",), (1,))}), "not 'video' or 'target'"),
+    ],
+)
+def test_bad_layouts(layout, message):
+    with pytest.raises(ConfigError, match=message):
+        StoreLayout(**layout)
+
+
+def test_checkpoints_keep_nested_optimizer_state_exactly(tmp_path):
+    adam = torch.optim.Adam([torch.nn.Parameter(torch.rand(4))], lr=0.1, betas=(0.5, 0.9))
+    adam.param_groups[0]["params"][0].grad = torch.rand(4)
+    adam.step()
+    state = {"optimizer": adam.state_dict(), "history": [torch.rand(2, 3), torch.rand(2, 3)], "step": 7, "name": "x", "none": None}
+    store = create(tmp_path / "c.zarr", checkpoint=state)
+    back = store.checkpoint()
+    assert back["step"] == 7 and back["name"] == "x" and back["none"] is None
+    assert back["optimizer"]["param_groups"][0]["betas"] == (0.5, 0.9)
+    assert torch.equal(back["optimizer"]["state"][0]["exp_avg"], state["optimizer"]["state"][0]["exp_avg"])
+    assert all(torch.equal(a, b) for a, b in zip(back["history"], state["history"]))
+    with pytest.raises(STSTError, match="cannot store a set"):
+        create(tmp_path / "bad.zarr", checkpoint={"oops": {1, 2}})
+
+
+def test_a_commit_moves_the_counter_after_the_checkpoint_and_removes_the_old_one(tmp_path):
+    store = create(tmp_path / "c.zarr")
+    with recorded_writes() as writes:
+        store.commit(1, rows=[("loss", slice(0, 1), np.ones((1, 1)))], checkpoint={"x": torch.ones(2)}, elapsed=0.5)
+    assert writes == ["loss[slice(0, 1, None)]", "checkpoint", "attrs", "remove old checkpoint"]
+    assert sorted(p.name for p in (tmp_path / "c.zarr" / "checkpoint").iterdir()) == ["units-000000001.safetensors"]
+    # a kill between the checkpoint and the counter: the counter still names a whole checkpoint
+    with kill_after_writes(2), pytest.raises(SimulatedKill):
+        store.commit(2, rows=[("loss", slice(1, 2), np.ones((1, 1)))], checkpoint={"x": torch.full((2,), 2.0)}, elapsed=1.0)
+    again = StimulusStore(tmp_path / "c.zarr")
+    assert again.units_done == 1 and torch.equal(again.checkpoint()["x"], torch.ones(2))
+
+
+def test_creation_is_whole_or_nothing(tmp_path):
+    out = tmp_path / "new.zarr"
+    # a process killed while it writes the store leaves only a hidden sibling, which the next creation removes
+    script = (
+        "import os, sys, torch\n"
+        "sys.path.insert(0, sys.argv[2])\n"
+        "import xarray\n"
+        "from test_store import create\n"
+        "original = xarray.Dataset.to_zarr\n"
+        "def dying(self, *a, **k):\n"
+        "    original(self, *a, **k)\n"
+        "    os._exit(9)\n"
+        "xarray.Dataset.to_zarr = dying\n"
+        "create(sys.argv[1])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(out), str(Path(__file__).parent)], capture_output=True, text=True)
+    assert result.returncode == 9, result.stderr
+    assert not out.exists()
+    leftovers = [p.name for p in tmp_path.iterdir()]
+    assert len(leftovers) == 1 and leftovers[0].startswith(".new.zarr.creating-")
+    create(out)  # the abandoned sibling goes, the new store comes
+    assert [p.name for p in tmp_path.iterdir()] == ["new.zarr"]
+
+
+def test_overwrite_keeps_the_old_store_until_the_new_one_is_whole(tmp_path, monkeypatch):
+    out = tmp_path / "s.zarr"
+    create(out)
+    import stst_core._store as store_module
+
+    def failing(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store_module, "save_checkpoint", failing)
+    with pytest.raises(OSError, match="disk full"):
+        create(out, overwrite=True)
+    monkeypatch.undo()
+    assert StimulusStore(out).units_done == 0 and torch.equal(StimulusStore(out).checkpoint()["x"], torch.zeros(2))
+    assert [p.name for p in tmp_path.iterdir()] == ["s.zarr"]
+
+
+def test_any_exception_marks_the_store_failed_with_its_message(tmp_path, monkeypatch):
+    synth = STPSSynthesizer({"content": clip(frames=4, size=16)}, seed=0)
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug deep inside")
+
+    monkeypatch.setattr("stst_stps.synthesizer.map_to_unit", broken)
+    with pytest.raises(ZeroDivisionError):
+        synth.synthesize(tmp_path / "f.zarr", progress=False)
+    store = StimulusStore(tmp_path / "f.zarr")
+    assert store.status == "failed" and store.attrs["message"] == "ZeroDivisionError: a bug deep inside"
+    monkeypatch.undo()
+    assert synth.synthesize(tmp_path / "f.zarr", progress=False).complete  # and it resumes once fixed
+
+
+def test_bad_config_values_fail_before_anything_is_written(tmp_path):
+    from stst_styletransfer import STSTSynthesizer
+
+    with pytest.raises(ConfigError, match="color_bins must be at least 2"):
+        STSTSynthesizer.resolve("offline", overrides=["color_bins=0"])
+
+
+# -- stores of format 1 (the release before this layout) ---------------------------------
+
+
+@pytest.mark.parametrize("name", ["stst-v1.zarr", "stps-v1.zarr"])
+def test_format1_stores_still_open(name, tmp_path):
+    store = StimulusStore(FORMAT1 / name)
+    assert store.format_version == 1 and store.complete
+    assert store.video().shape == (3, 3, 8, 8) and store.target().shape == (3, 3, 8, 8)
+    assert store.units_done == store.units_total > 0
+    assert store.loss_history().dims[-1] == "term"
+    if name.startswith("stst"):
+        assert store.evaluation().dims == ("evaluated", "time", "term")
+
+
+@pytest.mark.slow
+def test_format1_stores_export_measure_extract_and_present(tmp_path):
+    stst = str(Path(sys.executable).parent / "stst")
+    source = FORMAT1 / "stst-v1.zarr"
+
+    def run(*args):
+        result = subprocess.run([stst, *map(str, args)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        return result
+
+    run("export", source, tmp_path / "v.npz")
+    assert np.load(tmp_path / "v.npz")["frames"].shape[0] == 3
+    run("metrics", source, "--metric", "pixels", "-o", tmp_path / "m.json", "--quiet")
+    assert json.loads((tmp_path / "m.json").read_text())
+    run("extract", source, "--include-targets", "-o", tmp_path / "a.zarr", "--backbone", "msoe", "--weights", "analytic", "--quiet")
+    assert xr.open_zarr(tmp_path / "a.zarr").sizes["stimulus"] == 2
+    from stst_psychopy.sources import load_frames
+
+    assert load_frames(source).pixels.shape == (3, 8, 8, 3)
+
+
+def test_format1_stores_are_not_resumed(tmp_path):
+    copy = tmp_path / "old.zarr"
+    shutil.copytree(FORMAT1 / "stps-v1.zarr", copy)
+    store = StimulusStore(copy)
+    store.set_status("running")
+    with pytest.raises(ConfigError, match="unfinished store of format 1.*--overwrite"):
+        store.check_compatible(method="stps", config=store.config, seed=1, targets={})
