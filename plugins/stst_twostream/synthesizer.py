@@ -25,7 +25,7 @@ Dynamics style transfer is the standard variant with an ``appearance``
 target other than the input: a still image or another video.
 
 Deliberate differences from the reference implementation: pixels are
-optimised directly in [0, 1] with L-BFGS-B's bounds (the reference optimises
+optimised directly in [0, 1] by a projected L-BFGS (the reference optimises
 unbounded VGG inputs and clips afterwards), and the spatial network uses timm's
 VGG-19 with ImageNet weights and normalisation (the reference uses the
 normalised Caffe VGG-19 of Gatys et al.).
