@@ -60,6 +60,8 @@ class BackboneCard:
     paper: str = ""
     input_normalization: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)
+    # names of the classes of the ``logits`` layer, in its order (empty: no classifier)
+    classes: tuple[str, ...] = ()
 
     def as_attrs(self) -> dict[str, str]:
         """Flat string attributes for storing alongside activations."""
@@ -185,6 +187,16 @@ class Backbone(nn.Module):
         param = next(self.parameters(), None)
         probe = torch.zeros(tuple(input_shape), device=param.device if param is not None else "cpu")
         return {name: tuple(out.shape) for name, out in self(probe, layers).items()}
+
+    def batch_norm_layers(self) -> dict[str, nn.Module]:
+        """The backbone's batch-norm layers that keep running statistics, by module path.
+
+        Each has ``running_mean`` and ``running_var`` (the statistics of the data
+        the network was trained on): what a method matches to keep a synthesised
+        input's feature statistics natural (LEAPS's feature-diversity term).
+        Register forward hooks on them to read the statistics of an input.
+        """
+        return {name: module for name, module in self.named_modules() if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats}
 
     def train(self, mode: bool = True) -> Backbone:
         # Backbones are frozen feature extractors: training mode (dropout, batch-norm

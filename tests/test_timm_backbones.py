@@ -22,9 +22,10 @@ EXPECTED = {
         "layer3": (1, 192, 8, 4, 4),
         "layer4": (1, 96, 8, 2, 2),
         "pre_logits": (1, 96, 8),
+        "logits": (1, 1000),
     },
     # 16-px patches: a 4×4 grid of patch tokens per frame, the class token left out
-    VIT: {**{f"blocks.{i}": (1, 64, 8, 4, 4) for i in range(6)}, "pre_logits": (1, 64, 8)},
+    VIT: {**{f"blocks.{i}": (1, 64, 8, 4, 4) for i in range(6)}, "pre_logits": (1, 64, 8), "logits": (1, 1000)},
 }
 # the examples, at 224 px, on the meta device (shapes and names only)
 LARGE = {
@@ -35,8 +36,9 @@ LARGE = {
         "layer3": (1, 1024, 2, 14, 14),
         "layer4": (1, 2048, 2, 7, 7),
         "pre_logits": (1, 2048, 2),
+        "logits": (1, 1000),
     },
-    "timm:vit_small_patch16_224": {**{f"blocks.{i}": (1, 384, 2, 14, 14) for i in range(12)}, "pre_logits": (1, 384, 2)},
+    "timm:vit_small_patch16_224": {**{f"blocks.{i}": (1, 384, 2, 14, 14) for i in range(12)}, "pre_logits": (1, 384, 2), "logits": (1, 1000)},
 }
 TINY_TIMESFORMER = dict(img_size=64, patch_size=16, num_frames=8, embed_dim=32, depth=2, num_heads=4)
 
@@ -56,9 +58,22 @@ def test_layers_axes_and_shapes_for_a_small_clip(nets, name):
     net = nets(name)
     shapes = net.output_shapes(CLIP)
     assert shapes == EXPECTED[name]
-    assert {layer: spec.axes for layer, spec in net.layers.items()} == {layer: "CT" if layer == "pre_logits" else "CTHW" for layer in shapes}
+    axes = {"pre_logits": "CT", "logits": "C"}
+    assert {layer: spec.axes for layer, spec in net.layers.items()} == {layer: axes.get(layer, "CTHW") for layer in shapes}
     assert all(spec.channels == shapes[layer][1] for layer, spec in net.layers.items())
-    assert list(net.default_layers) == [layer for layer in shapes if layer != "pre_logits"]
+    assert list(net.default_layers) == [layer for layer in shapes if layer not in axes]
+
+
+@pytest.mark.parametrize("name", [CNN, VIT])
+def test_logits_are_the_frames_classifier_scores_averaged_and_name_imagenets_classes(nets, name):
+    net = nets(name)
+    clip = torch.rand(2, 3, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    logits = net(clip, ["logits"])["logits"]
+    assert logits.shape == (2, 1000) and len(net.card.classes) == 1000 and net.card.classes[0] == "tench, Tinca tinca"
+    frames = net.normalize(clip).transpose(1, 2).reshape(6, 3, 64, 64)
+    with torch.no_grad():
+        own = net.model(frames).reshape(2, 3, 1000).mean(dim=1)  # timm's own forward, frame by frame
+    torch.testing.assert_close(logits, own, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", list(LARGE))

@@ -93,6 +93,8 @@ HEAVY = {
     "swin3d_s": _swin(96),
     "swin3d_b": _swin(128),
 }
+for _shapes in (*EXPECTED.values(), *HEAVY.values()):
+    _shapes["logits"] = (1, 400)  # every model keeps its Kinetics-400 classifier
 DEFAULT_LAYERS = {
     "r3d_18": ("stem", "layer1", "layer2", "layer3", "layer4"),
     "s3d": ("conv_2c", "mixed_3c", "mixed_4f", "mixed_5c"),
@@ -162,12 +164,42 @@ def test_a_saved_state_dict_loads_back(nets, tmp_path, name):
     torch.testing.assert_close(loaded(clip)[net.default_layers[-1]], net(clip)[net.default_layers[-1]], rtol=0, atol=0)
 
 
-def test_torchvisions_own_state_dict_loads_and_its_classifier_is_ignored(tmp_path):
-    model = torchvision.models.get_model("mc3_18", num_classes=7)  # any classifier: it is dropped
+def test_torchvisions_own_state_dict_loads_with_its_classifier(tmp_path):
+    model = torchvision.models.get_model("mc3_18", num_classes=7).eval()
     torch.save(model.state_dict(), tmp_path / "mc3_18-0123abcd.pth")
-    net = create_backbone("mc3_18", weights=str(tmp_path / "mc3_18-0123abcd.pth"))
-    torch.testing.assert_close(net.net.layer4[1].conv2[0].weight, model.layer4[1].conv2[0].weight, rtol=0, atol=0)
-    assert isinstance(net.net.fc, torch.nn.Identity)
+    with pytest.raises(WeightsError, match=r"fc\.weight: \(7, 512\) instead of \(400, 512\).*num_classes=7"):
+        create_backbone("mc3_18", weights=str(tmp_path / "mc3_18-0123abcd.pth"))
+    net = create_backbone("mc3_18", weights=str(tmp_path / "mc3_18-0123abcd.pth"), num_classes=7)
+    torch.testing.assert_close(net.net.fc.weight, model.fc.weight, rtol=0, atol=0)
+    assert net.card.classes == tuple(f"class {i}" for i in range(7))
+    clip = torch.rand(1, 3, 2, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(net(clip, ["logits"])["logits"], model(net.normalize(clip)), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["r3d_18", "mc3_18", "r2plus1d_18", "swin3d_t"])
+def test_logits_are_torchvisions_own_scores_and_name_kinetics_classes(nets, name):
+    net = nets(name)
+    clip = tiny_clip(net, batch=2)
+    with torch.no_grad():
+        own = net.net(net.normalize(clip))
+    torch.testing.assert_close(net(clip, ["logits"])["logits"], own, rtol=0, atol=0)
+    assert len(net.card.classes) == 400 and net.card.classes[:2] == ("abseiling", "air drumming")
+    assert "logits" not in net.default_layers  # computed only when asked for
+
+
+@pytest.mark.slow
+def test_s3d_logits_at_its_clip_size_equal_torchvisions():
+    net = create_backbone("s3d", weights="random")
+    clip = torch.rand(1, 3, 16, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(net(clip, ["logits"])["logits"], net.net(net.normalize(clip)), rtol=1e-5, atol=1e-5)
+
+
+def test_batch_norm_layers_are_reachable_with_their_running_statistics(nets):
+    norms = nets("r3d_18").batch_norm_layers()
+    assert len(norms) == 20 and all(hasattr(m, "running_mean") and hasattr(m, "running_var") for m in norms.values())
+    assert "net.stem.1" in norms
 
 
 def test_a_state_dict_of_another_model_is_a_clear_error(tmp_path):

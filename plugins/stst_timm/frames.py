@@ -1,9 +1,8 @@
 """Any timm image model applied frame by frame: the ``timm:*`` family of backbones.
 
 ``timm:<model name>`` builds ``timm.create_model(<model name>)`` (a pretrained
-tag may follow the name as in timm: ``timm:resnet50.a1_in1k``) without its
-classifier and runs it on every frame of the clip on its own
-(``temporal_window = 1``).
+tag may follow the name as in timm: ``timm:resnet50.a1_in1k``) and runs it on
+every frame of the clip on its own (``temporal_window = 1``).
 
 Layers come from timm's ``forward_intermediates``, named by the modules of the
 model's ``feature_info`` (``act1``, ``layer1`` … ``layer4`` for a ResNet,
@@ -11,8 +10,11 @@ model's ``feature_info`` (``act1``, ``layer1`` … ``layer4`` for a ResNet,
 ``CTHW`` map: the patch tokens of transformers reshaped to their grid, class
 and register tokens left out. ``pre_logits`` (``CT``, one vector per frame) is
 what the classifier sees: the class token after the final norm for a ViT, the
-global average for a CNN. Computation stops at the deepest layer asked for
-(``pre_logits`` runs the whole network).
+global average for a CNN. ``logits`` (``C``) is the classifier's scores,
+averaged over the clip's frames (as frame-sampling video classifiers do);
+the card names the classes (ImageNet's, as timm describes them). Computation
+stops at the deepest layer asked for (``pre_logits`` and ``logits`` run the
+whole network). The classifier's weights load with the rest.
 
 ViT-like models are built with ``dynamic_img_size=True`` where timm offers it,
 so frames of any size that the patch size divides work (positional embeddings
@@ -43,9 +45,23 @@ from stst_core import (
     unfold_time,
 )
 
-from .pretrained import hub_weights_file, pretrained_cfg
+from .pretrained import hub_weights_file
 
 POOLED = "pre_logits"
+LOGITS = "logits"
+
+
+def class_names(model) -> tuple[str, ...]:
+    """The classes of a timm classifier: ImageNet's (as timm describes them) when its head fits, else ``class 0`` … ."""
+    from timm.data import ImageNetInfo, infer_imagenet_subset
+
+    count = model.num_classes
+    subset = infer_imagenet_subset(model)
+    if subset:
+        info = ImageNetInfo(subset)
+        if info.num_classes() == count:
+            return tuple(info.index_to_description(i) for i in range(count))
+    return tuple(f"class {i}" for i in range(count))
 
 
 class TimmFrames(Backbone):
@@ -82,6 +98,9 @@ class TimmFrames(Backbone):
         feature_names = [info["module"] for info in model.feature_info]
         layers = [LayerSpec(module, "CTHW", info["num_chs"], f"stride {info['reduction']}") for module, info in zip(feature_names, model.feature_info)]
         layers.append(LayerSpec(POOLED, "CT", model.num_features, "the classifier's input, per frame"))
+        classes = class_names(model) if model.num_classes else ()
+        if classes:
+            layers.append(LayerSpec(LOGITS, "C", len(classes), "the classifier's scores before the softmax, averaged over the frames"))
         input_size = "×".join(str(n) for n in cfg.get("input_size", (3, 224, 224))[1:])
         super().__init__(
             card=BackboneCard(
@@ -92,6 +111,7 @@ class TimmFrames(Backbone):
                 paper=self.paper,
                 input_normalization=f"mean {mean}, std {std} on [0,1] RGB (timm pretrained_cfg)",
                 extra={"model": model_name, "pretrained_input_size": input_size},
+                classes=classes,
             ),
             layers=layers,
             default_layers=feature_names,
@@ -108,11 +128,12 @@ class TimmFrames(Backbone):
     def compute(self, video: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
         frames = fold_time(video)
         wanted = [i for i, module in enumerate(self.feature_names) if module in layers]
-        pooled = POOLED in layers
+        pooled = POOLED in layers or LOGITS in layers
         try:
             if pooled:
                 final, maps = self.model.forward_intermediates(frames, indices=wanted or [0], output_fmt="NCHW")
                 vectors = self.model.forward_head(final, pre_logits=True)
+                scores = self.model.get_classifier()(vectors) if LOGITS in layers else None
             else:
                 maps = self.model.forward_intermediates(frames, indices=wanted, output_fmt="NCHW", intermediates_only=True, stop_early=True)
         except (RuntimeError, AssertionError, ValueError) as exc:
@@ -124,6 +145,9 @@ class TimmFrames(Backbone):
         outputs = {self.feature_names[i]: unfold_time(out, video.shape[0]) for i, out in zip(wanted, maps)}
         if pooled:
             outputs[POOLED] = vectors.reshape(video.shape[0], video.shape[2], -1).transpose(1, 2)
+        if LOGITS in layers:
+            # an image classifier on a clip: its frames' scores averaged, as frame-sampling video classifiers do
+            outputs[LOGITS] = scores.reshape(video.shape[0], video.shape[2], -1).mean(dim=1)
         return outputs
 
 
@@ -143,17 +167,14 @@ def _check_model_name(variant: str | None) -> str:
 
 
 def _create(model_name: str, state: dict | None, source: str):
-    """``timm.create_model`` without classifier, loading ``state`` through timm's own checkpoint filters."""
-    kwargs: dict = {"num_classes": 0}
+    """``timm.create_model`` with its classifier, loading ``state`` (the head's weights included) through timm's own checkpoint filters."""
+    kwargs: dict = {}
     if state is not None:
         if state and all(k.startswith("model.") for k in state):  # saved from this backbone
             state = {k[len("model.") :]: v for k, v in state.items()}
-        cfg = pretrained_cfg(model_name)
-        classifiers = cfg.classifier if cfg is not None else ()
-        classifiers = (classifiers,) if isinstance(classifiers, str) else tuple(classifiers or ())
-        state = {k: v for k, v in state.items() if k.rsplit(".", 1)[0] not in classifiers}
-        # num_classes 0 on both sides keeps timm's load strict: a file that does not fit is an error, never ignored
-        kwargs.update(pretrained=True, pretrained_cfg_overlay={"state_dict": state, "source": "", "num_classes": 0})
+        # the model's own number of classes on both sides keeps timm's load strict:
+        # a file that does not fit is an error, never ignored
+        kwargs.update(pretrained=True, pretrained_cfg_overlay={"state_dict": state, "source": ""})
     try:
         try:
             return timm.create_model(model_name, dynamic_img_size=True, **kwargs)

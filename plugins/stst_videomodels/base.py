@@ -8,9 +8,16 @@ torchvision's own ``forward`` with forward hooks on the tapped modules and
 stops as soon as the deepest requested layer is out: later layers and the
 classifier are never computed.
 
+Every model keeps its classifier: the layer ``logits`` (``C``: one score per
+class, before the softmax) is the head's output, and the card names the
+classes (Kinetics-400's, from torchvision's weights metadata, unless
+``num_classes`` changes the head). Like any layer it is computed only when
+asked for.
+
 Weights are built in only for ``random`` (torchvision's initialisation under
 the seed); a pretrained tag or a file path builds the network on PyTorch's
-meta device and assigns the loaded tensors, so nothing is initialised twice.
+meta device and assigns the loaded tensors (the head's included), so nothing
+is initialised twice.
 """
 
 from __future__ import annotations
@@ -81,8 +88,7 @@ class TorchvisionVideoBackbone(Backbone):
     architecture
         The torchvision model name (``torchvision.models.get_model``).
     head
-        The classifier's module path; it is replaced by an identity and its
-        weights are ignored when loading.
+        The classifier's module path: its output is the ``logits`` layer.
     mean, std
         Input normalisation of the pretrained weights, on [0, 1] RGB.
     min_size
@@ -120,12 +126,11 @@ class TorchvisionVideoBackbone(Backbone):
                 f"{sorted(build_options)} ({exc}); its options are the keyword arguments of "
                 f"torchvision.models.{self.architecture}"
             ) from None
-        parent, _, leaf = self.head.rpartition(".")
-        setattr(net.get_submodule(parent), leaf, nn.Identity())  # never run, never loaded
         if state is not None:
-            _assign(net, state, self.head, source, self.card_name())
+            _assign(net, state, source, self.card_name(), self.head)
 
-        taps = self.taps(net)
+        classes = self.class_names(_out_features(net.get_submodule(self.head)))
+        taps = [*self.taps(net), self.logits_tap(net, len(classes))]
         super().__init__(
             card=BackboneCard(
                 name=self.card_name(),
@@ -135,6 +140,7 @@ class TorchvisionVideoBackbone(Backbone):
                 paper=self.paper,
                 input_normalization=f"mean {self.mean}, std {self.std} on [0,1] RGB",
                 extra={k: str(v) for k, v in build_options.items()},
+                classes=classes,
             ),
             layers=[tap.spec for tap in taps],
             default_layers=self.default_layer_names(net, taps),
@@ -154,6 +160,15 @@ class TorchvisionVideoBackbone(Backbone):
     def taps(self, net: nn.Module) -> list[Tap]:
         """Every layer of ``net`` in depth order."""
         raise NotImplementedError
+
+    def class_names(self, count: int) -> tuple[str, ...]:
+        """Kinetics-400's class names for a head of 400 outputs (torchvision's metadata), else ``class 0`` … ."""
+        names = torchvision.models.get_model_weights(self.architecture)["KINETICS400_V1"].meta["categories"]
+        return tuple(names) if count == len(names) else tuple(f"class {i}" for i in range(count))
+
+    def logits_tap(self, net: nn.Module, classes: int) -> Tap:
+        """The ``logits`` layer: the head's output ``(B, classes)``."""
+        return Tap(LayerSpec("logits", "C", classes, "the classifier's scores, before the softmax"), self.head, same)
 
     def default_layer_names(self, net: nn.Module, taps: Sequence[Tap]) -> list[str]:
         """Default layers: every layer with a spatial map (``CTHW``)."""
@@ -211,11 +226,17 @@ class TorchvisionVideoBackbone(Backbone):
             ) from None
 
 
-def _assign(net: nn.Module, state: Mapping[str, torch.Tensor], head: str, source: str, name: str) -> None:
+def _out_features(head: nn.Module) -> int:
+    """How many classes a classifier module scores (its last linear or convolutional layer)."""
+    layers = [m for m in head.modules() if isinstance(m, (nn.Linear, nn.Conv3d))]
+    return layers[-1].out_features if isinstance(layers[-1], nn.Linear) else layers[-1].out_channels
+
+
+def _assign(net: nn.Module, state: Mapping[str, torch.Tensor], source: str, name: str, head: str) -> None:
     """Load ``state`` (torchvision's layout, or this backbone's own with a ``net.`` prefix) into a meta-device ``net``."""
     if state and all(key.startswith("net.") for key in state):
         state = {key[len("net.") :]: value for key, value in state.items()}
-    state = {key: value.float() if value.is_floating_point() else value for key, value in state.items() if not key.startswith(head + ".")}
+    state = {key: value.float() if value.is_floating_point() else value for key, value in state.items()}
     own = net.state_dict()
     missing = [key for key in own if key not in state]
     unexpected = [key for key in state if key not in own]
@@ -229,7 +250,11 @@ def _assign(net: nn.Module, state: Mapping[str, torch.Tensor], head: str, source
         )
     wrong = [f"{key}: {tuple(state[key].shape)} instead of {tuple(value.shape)}" for key, value in own.items() if state[key].shape != value.shape]
     if wrong:
-        raise WeightsError(f"{source} does not fit {name}: {'; '.join(wrong[:3])}")
+        hint = ""
+        if all(key.startswith(head + ".") for key, value in own.items() if state[key].shape != value.shape):
+            classes = state[next(key for key in own if key.startswith(head + ".") and key.endswith("weight"))].shape[0]
+            hint = f". Only its classifier differs: build the backbone with num_classes={classes} (create_backbone(..., num_classes={classes}))"
+        raise WeightsError(f"{source} does not fit {name}: {'; '.join(wrong[:3])}{hint}")
     net.load_state_dict(state, assign=True)
     left = [key for key, value in [*net.named_parameters(), *net.named_buffers()] if value.is_meta]
     if left:  # a tensor that is not in the state dict: a bug of this backbone, not of the file

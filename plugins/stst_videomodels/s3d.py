@@ -4,8 +4,11 @@ Layers are named as in the paper's (and I3D's) Inception stack, each the
 output of one module of torchvision's ``features``: ``conv_1a``, ``pool_2a``,
 ``conv_2b``, ``conv_2c``, ``pool_3a``, ``mixed_3b``, ``mixed_3c``,
 ``pool_4a``, ``mixed_4b`` … ``mixed_4f``, ``pool_5a``, ``mixed_5b``,
-``mixed_5c``; all ``CTHW``. torchvision's final 2×7×7 average pool fits 224-px
-inputs only and is left out.
+``mixed_5c``; all ``CTHW``; and ``logits`` (``C``), the classifier's scores.
+torchvision's final 2×7×7 average pool fits 224-px inputs only, so
+``logits`` applies the classifier (a 1×1×1 convolution) to the global average
+of ``mixed_5c`` instead: the same numbers for torchvision's 16×224×224 clips
+(where ``mixed_5c`` is 2×7×7), defined for clips of any size.
 
 ``pool_5a`` pools 2×2×2 without padding, so the deepest layers need at least 5
 frames and 17×17 pixels; that is this backbone's ``temporal_window`` and
@@ -64,3 +67,9 @@ class S3D(TorchvisionVideoBackbone):
 
     def default_layer_names(self, net, taps):
         return ["conv_2c", "mixed_3c", "mixed_4f", "mixed_5c"]
+
+    def logits_tap(self, net: nn.Module, classes: int) -> Tap:
+        def scores(features):
+            return net.classifier(features.mean(dim=(2, 3, 4), keepdim=True)).flatten(1)
+
+        return Tap(LayerSpec("logits", "C", classes, "the classifier on mixed_5c's global average"), f"features.{len(FEATURES) - 1}", scores)
