@@ -1,13 +1,43 @@
-"""Shared fixtures: the reference data folder and an isolated weights cache."""
+"""Shared fixtures (the reference data folder, an isolated weights cache) and the markers they imply."""
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+# A test is `slow` when it (or a fixture it uses) starts a process, runs the CLI, or
+# runs a synthesizer once per injected kill; `./dev test -m "not slow"` leaves those out.
+SLOW_SIGNS = ("subprocess.", "CliRunner", "check_synthesizer(", "check_resume_after_every_write(", "xvfb")
+DATA_FIXTURES = {"shared_data_dir", "msoe_weights"}
+
+
+def _sources(item) -> str:
+    functions = [item.function]
+    for name in getattr(item, "fixturenames", ()):
+        for definition in item._fixtureinfo.name2fixturedefs.get(name, ()):
+            functions.append(definition.func)
+    texts = []
+    for function in functions:
+        try:
+            texts.append(inspect.getsource(function))
+        except (OSError, TypeError):
+            pass
+    return "\n".join(texts)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark what needs the reference data (`shared_data`) and what is slow, from what each test uses."""
+    for item in items:
+        if DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.shared_data)
+        if any(sign in _sources(item) for sign in SLOW_SIGNS):
+            item.add_marker(pytest.mark.slow)
 
 
 def _data_dir() -> Path:

@@ -3,6 +3,7 @@
 import hashlib
 
 import pytest
+import timm
 import torch
 import torchvision
 from safetensors.torch import save_file
@@ -183,3 +184,33 @@ def test_bad_layer_and_input(vgg):
         vgg(torch.rand(3, 16, 16))
     with pytest.raises(BackboneError, match="RGB"):
         vgg(torch.rand(1, 1, 1, 16, 16))
+
+
+def test_no_classifier_unless_asked_for(vgg):
+    assert "logits" not in vgg.layers and vgg.card.classes == () and vgg.classifier is None
+
+
+@pytest.mark.slow
+def test_the_classifier_loads_from_torchvisions_layout_and_scores_like_timm(tmp_path):
+    net = create_backbone("vgg19", weights="random", classifier=True, seed=2)
+    assert net.layers["logits"].axes == "C" and len(net.card.classes) == 1000 and net.card.classes[0] == "tench, Tinca tinca"
+    # torchvision's layout: fc6-fc8 as matrices under classifier.0/3/6
+    own = net.classifier.state_dict()
+    state = {f"features.{k}": v for k, v in net.features.state_dict().items()}
+    for timm_name, tv_name in (("pre_logits.fc1", "classifier.0"), ("pre_logits.fc2", "classifier.3"), ("head.fc", "classifier.6")):
+        state[f"{tv_name}.weight"] = own[f"{timm_name}.weight"].reshape(own[f"{timm_name}.weight"].shape[0], -1)
+        state[f"{tv_name}.bias"] = own[f"{timm_name}.bias"]
+    torch.save(state, tmp_path / "vgg19-tv.pth")
+    loaded = create_backbone("vgg19", weights=str(tmp_path / "vgg19-tv.pth"), classifier=True)
+    clip = torch.rand(2, 3, 2, 64, 64, generator=torch.Generator().manual_seed(0))
+    logits = loaded(clip, ["logits"])["logits"]
+    torch.testing.assert_close(logits, net(clip, ["logits"])["logits"], rtol=0, atol=0)
+    reference = timm.create_model("vgg19", pretrained=False).eval()
+    reference.load_state_dict({**{f"features.{k}": v for k, v in net.features.state_dict().items()}, **own})
+    with torch.no_grad():
+        frames = net.normalize(clip).transpose(1, 2).reshape(4, 3, 64, 64)
+        torch.testing.assert_close(logits, reference(frames).reshape(2, 2, 1000).mean(dim=1), rtol=1e-5, atol=1e-5)
+    # features only: a clear error when the classifier is asked for
+    torch.save({k: v for k, v in state.items() if k.startswith("features.")}, tmp_path / "features.pth")
+    with pytest.raises(WeightsError, match="has no VGG-19 classifier"):
+        create_backbone("vgg19", weights=str(tmp_path / "features.pth"), classifier=True)

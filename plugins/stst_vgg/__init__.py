@@ -4,6 +4,15 @@ Layers are addressed by their usual names: ``conv1_1`` … ``conv5_4``,
 ``relu1_1`` … ``relu5_4`` and ``pool1`` … ``pool5``. Each output has axes
 ``CTHW``: the network sees every frame of the clip on its own.
 
+With ``classifier=True`` the network keeps its classifier (fc6, fc7 and fc8,
+as timm's ``pre_logits`` and ``head``), and declares ``fc7`` (``CT``: the
+4096 features per frame that the last layer sees) and ``logits`` (``C``: the
+1000 ImageNet class scores before the softmax, averaged over the frames); the
+card names the classes and the classifier's weights load with the rest (from
+timm's layout, or torchvision's ``classifier.0/3/6``). It is off by default:
+its 123 million parameters (0.5 GB) are never used by style and texture
+losses. Frames other than 224×224 are pooled to fc6's 7×7 input as timm does.
+
 Weights:
 
 ``imagenet`` (default)
@@ -90,7 +99,7 @@ class VGG19(Backbone):
     temporal_window = 1
     min_size = 32  # five 2×2 poolings
 
-    def __init__(self, weights: str | None = None, *, pooling: str = "max", normalization: str | None = None):
+    def __init__(self, weights: str | None = None, *, pooling: str = "max", normalization: str | None = None, classifier: bool = False):
         weights = weights or self.default_weights
         if pooling not in ("max", "avg"):
             raise BackboneError(f"vgg19: pooling must be 'max' or 'avg', got {pooling!r}")
@@ -99,8 +108,8 @@ class VGG19(Backbone):
 
         # Built on the meta device so that the 120M-parameter classifier, which no
         # layer here uses, is never allocated; only the feature stack is materialised.
-        features = timm.create_model("vgg19", pretrained=False, num_classes=0, device="meta").features
-        features = features.to_empty(device="cpu")
+        model = timm.create_model("vgg19", pretrained=False, device="meta")
+        features = model.features.to_empty(device="cpu")
         _initialize_like_timm(features)
         names = _layer_names(features)
         modules = []
@@ -127,6 +136,17 @@ class VGG19(Backbone):
             if isinstance(module, nn.Conv2d):
                 current = module.out_channels
             channels[name] = current
+        layers = [LayerSpec(n, "CTHW", channels[n]) for n in names]
+        classes: tuple[str, ...] = ()
+        if classifier:
+            from timm.data import ImageNetInfo
+
+            imagenet = ImageNetInfo("imagenet-1k")
+            classes = tuple(imagenet.index_to_description(i) for i in range(1000))
+            layers += [
+                LayerSpec("fc7", "CT", 4096, "fc7 after its ReLU, per frame: what the last layer sees"),
+                LayerSpec("logits", "C", 1000, "fc8: ImageNet class scores before the softmax, averaged over the frames"),
+            ]
         super().__init__(
             card=BackboneCard(
                 name="vgg19",
@@ -135,16 +155,27 @@ class VGG19(Backbone):
                 licence=self.licence,
                 paper=self.paper,
                 input_normalization=NORMALIZATIONS[normalization],
-                extra={"pooling": pooling, "normalization": normalization},
+                extra={"pooling": pooling, "normalization": normalization, **({"classifier": "True"} if classifier else {})},
+                classes=classes,
             ),
-            layers=[LayerSpec(n, "CTHW", channels[n]) for n in names],
+            layers=layers,
             default_layers=["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"],
         )
         self.features = nn.Sequential(*modules)
+        self.classifier = None
+        if classifier:
+            # fc6/fc7 as convolutions (timm's ConvMlp) and fc8 after a global average
+            self.classifier = nn.ModuleDict({"pre_logits": model.pre_logits, "head": model.head}).to_empty(device="cpu")
+            for module in self.classifier.modules():
+                if isinstance(module, nn.ReLU):
+                    module.inplace = False
+            _initialize_like_timm(self.classifier.modules())
         self._index = {name: i for i, name in enumerate(names)}
         self.normalization = normalization
         if state is not None:
             self._load_features(state, names, source)
+            if self.classifier is not None:
+                self._load_classifier(state, source)
         if normalization == "imagenet":
             self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1, 1), persistent=False)
             self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1, 1), persistent=False)
@@ -161,15 +192,45 @@ class VGG19(Backbone):
         return video
 
     def compute(self, video: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
-        wanted = {self._index[name]: name for name in layers}
+        head = [name for name in ("fc7", "logits") if name in layers]
+        wanted = {self._index[name]: name for name in layers if name in self._index}
         x = fold_time(video)
         outputs = {}
         # stop at the deepest requested layer: later layers cost time and memory for nothing
-        for i in range(max(wanted) + 1):
+        for i in range(len(self.features) if head else max(wanted) + 1):
             x = self.features[i](x)
             if i in wanted:
                 outputs[wanted[i]] = unfold_time(x, video.shape[0])
+        if head:
+            batch, frames = video.shape[0], video.shape[2]
+            features = self.classifier["pre_logits"](x)  # (B·T, 4096, h, w)
+            if "fc7" in head:
+                outputs["fc7"] = features.mean(dim=(2, 3)).reshape(batch, frames, -1).transpose(1, 2)
+            if "logits" in head:
+                outputs["logits"] = self.classifier["head"](features).reshape(batch, frames, -1).mean(dim=1)
         return outputs
+
+    def _load_classifier(self, state: dict[str, torch.Tensor], source: str) -> None:
+        """fc6–fc8 from timm's layout (``pre_logits.fc1`` …) or torchvision's (``classifier.0/3/6``, fc6 as a matrix)."""
+        torchvision_names = {"pre_logits.fc1": "classifier.0", "pre_logits.fc2": "classifier.3", "head.fc": "classifier.6"}
+        own = self.classifier.state_dict()
+        loaded = {}
+        for key, value in own.items():
+            layer, param = key.rsplit(".", 1)
+            for candidate in (key, f"classifier.{key}", f"{torchvision_names[layer]}.{param}"):
+                if candidate in state:
+                    loaded[key] = state[candidate].float().reshape(value.shape) if state[candidate].numel() == value.numel() else state[candidate]
+                    break
+        missing = [key for key in own if key not in loaded]
+        if missing:
+            raise WeightsError(
+                f"{source} has no VGG-19 classifier (missing {', '.join(missing[:3])}); "
+                "build the backbone without classifier=True, or give a file with timm's or torchvision's classifier keys"
+            )
+        wrong = [f"{k}: {tuple(loaded[k].shape)} instead of {tuple(own[k].shape)}" for k in own if loaded[k].shape != own[k].shape]
+        if wrong:
+            raise WeightsError(f"{source} has a classifier that does not fit VGG-19's: {'; '.join(wrong[:3])}")
+        self.classifier.load_state_dict(loaded)
 
     def _load_features(self, state: dict[str, torch.Tensor], names: list[str], source: str) -> None:
         """Copy the conv weights from a timm/torchvision (``features.N.*``) or named (``conv1_1.*``) state dict."""
@@ -193,11 +254,14 @@ class VGG19(Backbone):
         self.features.load_state_dict({k: v.float() for k, v in loaded.items()})
 
 
-def _initialize_like_timm(features: nn.Sequential) -> None:
-    """timm's VGG initialisation (He normal, fan-out; zero bias) for the conv layers."""
-    for module in features:
+def _initialize_like_timm(modules) -> None:
+    """timm's VGG initialisation: He normal (fan-out) for convolutions, N(0, 0.01) for linear layers; zero biases."""
+    for module in modules:
         if isinstance(module, nn.Conv2d):
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, 0, 0.01)
             nn.init.zeros_(module.bias)
 
 
