@@ -18,6 +18,7 @@ SECTIONS = [
     ("Backbones", ("_backbone",)),
     ("Losses", ("_losses",)),
     ("Synthesis", ("_synthesis", "_optim", "_config")),
+    ("Learned models", ("_learned",)),
     ("Stimulus stores", ("_store", "_report")),
     ("Metrics", ("_metrics",)),
     ("Activations and comparison", ("_activations", "_comparison")),

@@ -50,6 +50,7 @@ from .hookspecs import hookimpl
 _LAZY = {
     "._activations": ("ActivationStore", "activation_layer", "extract", "is_activation_store", "load_inputs"),
     "._comparison": ("Selection", "compare", "plot_comparison", "to_rsatoolbox"),
+    "._learned": ("card_path", "data_fingerprints", "fit", "load_model", "save_model"),
     "._metrics": ("check_comparable", "create_metric", "create_metrics", "evaluate_metrics", "list_metrics", "read_stimulus"),
     "._optim": ("LBFGS", "NGD", "Adam", "Stepper", "make_stepper", "minimize", "value_and_grad"),
     "._report": ("contact_sheet", "loss_curves", "pick_frames"),
@@ -79,6 +80,11 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
 __all__ = [
+    "save_model",
+    "load_model",
+    "fit",
+    "data_fingerprints",
+    "card_path",
     "Adam",
     "ActivationStore",
     "Array",

@@ -71,7 +71,13 @@ def test_training_beats_copying_the_last_frame(one_thread):
 
 
 def test_save_load_and_backbone(tmp_path, small):
-    path = save(small, tmp_path / "model.pt", size=32, frames=6)
+    path = save(small, tmp_path / "model.safetensors", size=32, frames=6)
+    card = json.loads((tmp_path / "model.safetensors.json").read_text())
+    assert card["architecture"] == "prednet" and card["options"] == small.config.as_dict() and card["training"] == {"size": 32, "frames": 6}
+    legacy = tmp_path / "model.pt"  # the format of earlier releases still loads
+    torch.save(small.state_for_saving(), legacy)
+    probe = torch.rand(1, 3, 2, 32, 32)
+    torch.testing.assert_close(load(legacy)(probe)["prediction"], small(probe)["prediction"], rtol=0, atol=0)
     again = load(path)
     clip = torch.rand(1, 3, 4, 32, 32)
     torch.testing.assert_close(again(clip)["prediction"], small(clip)["prediction"])
@@ -93,13 +99,16 @@ def test_train_and_eval_commands(tmp_path):
         paths.append(tmp_path / f"clip{i}.npz")
         write_video(Video(clip.contiguous(), 25), paths[-1])
     runner = CliRunner()
-    model = tmp_path / "prednet.pt"
+    model = tmp_path / "prednet.safetensors"
     result = runner.invoke(
         build_cli(),
         ["prednet", "train", *map(str, paths), "-o", str(model), "--size", "32", "--frames", "4", "--steps", "3", "--channels", "3,4,8", "--quiet"],
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
+    card = json.loads((tmp_path / "prednet.safetensors.json").read_text())
+    assert len(card["data"]) == 3 and all(len(d["sha256"]) == 64 for d in card["data"]) and card["training"]["steps"] == 3
+    assert not (tmp_path / "prednet.checkpoint.safetensors").exists()  # removed once the model is written
     report_path, plot_path = tmp_path / "report.json", tmp_path / "report.png"
     result = runner.invoke(
         build_cli(),

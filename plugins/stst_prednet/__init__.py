@@ -20,7 +20,7 @@ import torch
 from stst_core import Backbone, BackboneCard, BackboneError, LayerSpec, WeightsChoice, hookimpl, is_weights_path
 
 from .network import PredNet, PredNetConfig
-from .training import evaluate, load, load_videos, plot_evaluation, save, train
+from .training import evaluate, load, load_clips, load_videos, plot_evaluation, save, train, training_settings
 
 PAPER = "Lotter, Kreiman & Cox (2017). Deep Predictive Coding Networks for Video Prediction and Unsupervised Learning. ICLR. arXiv:1605.08104"
 
@@ -77,7 +77,14 @@ def prednet_group():
 
 @prednet_group.command("train")
 @click.argument("videos", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Model file to write (.pt).")
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Model file to write (.safetensors, with its card OUTPUT.json)."
+)
+@click.option(
+    "--checkpoint",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Checkpoint file (default: OUTPUT.checkpoint.safetensors); run again after a kill to resume exactly.",
+)
 @click.option("--size", default=64, show_default=True, type=click.IntRange(min=8), help="Frames are centre-cropped square and resized to PX.")
 @click.option("--frames", default=8, show_default=True, type=click.IntRange(min=2), help="Frames per training clip.")
 @click.option("--steps", default=1000, show_default=True, type=click.IntRange(min=1))
@@ -90,7 +97,7 @@ def prednet_group():
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--quiet", is_flag=True)
-def train_command(videos, output, size, frames, steps, batch, lr, channels, layer_loss, seed, device, quiet):
+def train_command(videos, output, checkpoint, size, frames, steps, batch, lr, channels, layer_loss, seed, device, quiet):
     """Fit a PredNet to random clips of VIDEOS (files or stimulus stores)."""
     widths = [int(c) for c in channels.split(",")]
     weights = [1.0] + [0.0 if layer_loss == "L0" else 0.1] * (len(widths) - 1)
@@ -98,8 +105,12 @@ def train_command(videos, output, size, frames, steps, batch, lr, channels, laye
         config = PredNetConfig(channels=widths, layer_weights=weights)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--channels") from None
+    if output.suffix != ".safetensors":
+        raise click.BadParameter(f"{output}: models are written as .safetensors (with a JSON card beside them)", param_hint="--output")
+    clips = load_clips(videos, size=size, frames=frames)
+    checkpoint = checkpoint or output.with_name(output.stem + ".checkpoint.safetensors")
     result = train(
-        load_videos(videos, size=size, frames=frames),
+        [clip.frames for clip in clips],
         config=config,
         frames=frames,
         steps=steps,
@@ -108,8 +119,10 @@ def train_command(videos, output, size, frames, steps, batch, lr, channels, laye
         seed=seed,
         device=device,
         progress=not quiet,
+        checkpoint=checkpoint,
     )
-    save(result.model.cpu(), output, size=size, frames=frames, steps=steps, final_loss=result.losses[-1])
+    save(result.model.cpu(), output, data=clips, size=size, frames=frames, steps=steps, batch=batch, lr=lr, seed=seed, final_loss=result.losses[-1])
+    checkpoint.unlink(missing_ok=True)
     click.echo(f"wrote {output} (final loss {result.losses[-1]:.4g})")
 
 
@@ -129,7 +142,7 @@ def train_command(videos, output, size, frames, steps, batch, lr, channels, laye
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the figure.")
 def eval_command(model_path, sets, frames, size, output, plot_path):
     """Next-frame prediction error of MODEL on each set, against copying the last frame."""
-    saved = torch.load(model_path, map_location="cpu", weights_only=True)
+    saved = training_settings(model_path)
     frames = frames or int(saved.get("frames", 8))
     size = size or int(saved.get("size", 64))
     model = load(model_path)

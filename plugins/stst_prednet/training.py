@@ -17,15 +17,14 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from stst_core import StimulusStore, STSTError, is_store, read_video
+from stst_core import StimulusStore, STSTError, Video, fit, is_store, load_model, read_video, save_model
 
 from .network import PredNet, PredNetConfig
 
 
-def load_videos(paths: Sequence[str | Path], *, size: int, frames: int | None = None) -> list[torch.Tensor]:
-    """Each video (or stimulus store) as ``(3, T, H, W)``, resized and centre-cropped to a square of ``size``."""
+def load_clips(paths: Sequence[str | Path], *, size: int, frames: int | None = None) -> list[Video]:
+    """Each video (or stimulus store), centre-cropped to a square and resized to ``size``."""
     clips = []
     for path in paths:
         video = StimulusStore(path).video() if is_store(path) else read_video(path)
@@ -33,10 +32,15 @@ def load_videos(paths: Sequence[str | Path], *, size: int, frames: int | None = 
         video = video.center_cropped(side).resized(size)
         if frames is not None and video.num_frames < frames:
             raise STSTError(f"{path} has {video.num_frames} frames; PredNet clips need {frames}")
-        clips.append(video.frames)
+        clips.append(video)
     if not clips:
         raise STSTError("no videos given")
     return clips
+
+
+def load_videos(paths: Sequence[str | Path], *, size: int, frames: int | None = None) -> list[torch.Tensor]:
+    """Each video (or stimulus store) as ``(3, T, H, W)``, resized and centre-cropped to a square of ``size``."""
+    return [video.frames for video in load_clips(paths, size=size, frames=frames)]
 
 
 @dataclass
@@ -56,27 +60,35 @@ def train(
     seed: int = 0,
     device: str = "cpu",
     progress: bool = True,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 100,
 ) -> TrainingResult:
-    """Fit a PredNet to random clips of the videos ``(3, T, H, W)``."""
-    generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
+    """Fit a PredNet to random clips of the videos ``(3, T, H, W)``; with ``checkpoint``, resumable (exactly)."""
+    torch.manual_seed(seed)  # the initial weights
     model = PredNet(config).to(device)
     model.check_size(*videos[0].shape[-2:])
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     # the paper's schedule: the learning rate drops tenfold for the last part of training
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[int(steps * 0.75)], gamma=0.1)
-    losses = []
-    with tqdm(range(steps), disable=not progress, desc="train PredNet", unit="step") as bar:
-        for _ in bar:
-            clip = sample_clips(videos, frames, batch, generator).to(device)
-            loss = model.loss(clip)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            losses.append(float(loss.detach()))
-            bar.set_postfix_str(f"loss={losses[-1]:.4g}", refresh=False)
-    return TrainingResult(model.eval(), losses)
+
+    def loss(model, generator):
+        return model.loss(sample_clips(videos, frames, batch, generator).to(device))
+
+    settings = {"config": model.config.as_dict(), "frames": frames, "batch": batch, "lr": lr, "videos": [video.shape for video in videos]}
+    losses = fit(
+        model,
+        loss,
+        steps=steps,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        seed=seed,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+        settings=settings,
+        progress=progress,
+        description="train PredNet",
+    )
+    return TrainingResult(model, losses)
 
 
 def sample_clips(videos: Sequence[torch.Tensor], frames: int, batch: int, generator: torch.Generator) -> torch.Tensor:
@@ -153,14 +165,25 @@ def plot_evaluation(report: dict[str, dict], path: str | Path) -> Path:
     return path
 
 
-def save(model: PredNet, path: str | Path, **metadata) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({**model.state_for_saving(), **{k: v for k, v in metadata.items() if isinstance(v, (int, float, str))}}, path)
-    return path
+def save(model: PredNet, path: str | Path, *, data: Sequence[Video] = (), **training) -> Path:
+    """Weights as safetensors with a JSON card (architecture ``prednet``, its configuration, the training data's hashes and settings)."""
+    return save_model(model, path, architecture="prednet", options=model.config.as_dict(), data=data, training=training)
+
+
+def training_settings(path: str | Path) -> dict:
+    """The training settings recorded with a saved model (``size``, ``frames``, …)."""
+    if Path(path).suffix == ".safetensors":
+        return load_model(path, architecture="prednet")[1]["training"]
+    return {k: v for k, v in torch.load(path, map_location="cpu", weights_only=True).items() if k not in ("state_dict", "config", "format")}
 
 
 def load(path: str | Path) -> PredNet:
+    """A model written by :func:`save` (``.safetensors`` and its card), or by an earlier release (``.pt``)."""
+    if Path(path).suffix == ".safetensors":
+        state, card = load_model(path, architecture="prednet")
+        model = PredNet(PredNetConfig(**card["options"]))
+        model.load_state_dict(state)
+        return model.eval()
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
         return PredNet.from_saved(saved).eval()
@@ -168,4 +191,4 @@ def load(path: str | Path) -> PredNet:
         raise STSTError(f"cannot load a PredNet model from {path}: {type(exc).__name__}: {exc}") from exc
 
 
-__all__ = ["evaluate", "load", "load_videos", "plot_evaluation", "prediction_errors", "save", "train"]
+__all__ = ["evaluate", "load", "load_clips", "load_videos", "training_settings", "plot_evaluation", "prediction_errors", "save", "train"]
