@@ -191,7 +191,7 @@ def test_stst_extract_takes_the_plugins_backbone_by_name(session):
 def test_the_example_plugins_own_tests_pass_when_installed(session):
     results, _, output = session
     assert results["pytest"] == 0, output
-    assert "6 passed" in output
+    assert "7 passed" in output
 
 
 def test_temporary_plugins_adds_the_plugin_and_leaves_a_loaded_one_alone(monkeypatch):

@@ -113,3 +113,31 @@ def test_cli_on_a_dyntex_clip(tmp_path, shared_data_dir):
     ds = xr.open_zarr(out)
     assert ds.attrs["status"] == "complete" and ds.video.shape == (4, 3, 39, 48)
     assert "flag.avi" in ds.attrs["targets"]
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_cli_killed_mid_run_resumes_to_the_uninterrupted_result(tmp_path, optimizer):
+    """`stst synth two-stream` killed with SIGKILL, run again: the same clip, bit for bit."""
+    import os
+    import signal
+    import time
+
+    from stst_core import StimulusStore, write_video
+
+    clip = write_video(drifting(), tmp_path / "clip.npz")
+    stst = str(Path(sys.executable).parent / "stst")
+    settings = [*FAST, "steps=40", "checkpoint_every=4", f"optimizer={optimizer}", "lr=0.02"]
+    args = [stst, "synth", "two-stream", str(clip), "--preset", "paper", "--quiet", *[a for s in settings for a in ("--set", s)]]
+    subprocess.run([*args, "-o", str(tmp_path / "whole.zarr")], check=True, capture_output=True)
+    killed = tmp_path / "killed.zarr"
+    process = subprocess.Popen([*args, "-o", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (killed.exists() and StimulusStore(killed).units_done >= 8):
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert 8 <= StimulusStore(killed).units_done < 40
+    subprocess.run([*args, "-o", str(killed)], check=True, capture_output=True)
+    assert StimulusStore(killed).complete
+    np.testing.assert_array_equal(xr.open_zarr(killed).video.values, xr.open_zarr(tmp_path / "whole.zarr").video.values)
+    np.testing.assert_array_equal(xr.open_zarr(killed).loss.values, xr.open_zarr(tmp_path / "whole.zarr").loss.values)
