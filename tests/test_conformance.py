@@ -17,7 +17,7 @@ FAMILY_MEMBERS = {"timm:*": "timm:test_resnet"}
 # metrics whose value for identical videos is not 0, as they document
 IDENTICAL = {"novelty": 1.0}
 # a setting each method must refuse before writing anything
-BAD_SETTINGS = {"stst": ["color_bins=0", "octaves.0.steps=0"], "two-stream": ["steps=0"], "stps": ["iterations=0"]}
+BAD_SETTINGS = {"stst": ["color_bins=0", "octaves.0.steps=0"], "two-stream": ["steps=0", "lr=-1"], "stps": ["iterations=0"]}
 SLOW_BACKBONES = {"mvit_v1_b", "mvit_v2_s", "swin3d_b", "swin3d_s", "s3d", "timesformer"}
 # MViT takes exactly 16 frames of 224×224: checked on that clip, up to its second block
 LARGE_CLIPS = {name: dict(clip=torch.rand(2, 3, 16, 224, 224), layers=["conv_proj", "blocks.0", "blocks.1"]) for name in ("mvit_v1_b", "mvit_v2_s")}

@@ -50,6 +50,8 @@ class TwoStreamConfig:
             raise ValueError("at least one of the loss weights must be positive")
         if self.steps < 1:
             raise ValueError(f"steps must be at least 1, got {self.steps}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
         if self.checkpoint_every < 1:
             raise ValueError(f"checkpoint_every must be at least 1, got {self.checkpoint_every}")
         for term, stream in (("appearance", self.appearance), ("dynamics", self.dynamics)):
