@@ -81,8 +81,9 @@ def _make_command(name: str, cls) -> click.Command:
             hint = " Or run with --preset offline, which needs no download." if "offline" in getattr(cls, "presets", {}) else ""
             raise WeightsError(f"{exc}{hint}") from None
         verb = "already complete, left as it is:" if was_complete else "resumed and completed" if resuming else "wrote"
-        frames, _, height, width = store.shape
-        click.echo(f"{verb} {store.path}: {frames} frames of {height}x{width}, status {store.status}")
+        frames, _, height, width = store.shape[-4:]
+        samples = f"{store.samples} samples of " if store.samples else ""
+        click.echo(f"{verb} {store.path}: {samples}{frames} frames of {height}x{width}, status {store.status}")
 
     for role in roles:
         flag = "--" + role.replace("_", "-")
