@@ -7,13 +7,11 @@ the loss's options (``create_loss("gram", normalization="chw")``).
 
 from __future__ import annotations
 
-import inspect
 from typing import Callable
 
 import torch
 
-from ._errors import ConfigError
-from ._plugins import get_registry
+from ._plugins import build_registered, get_registry
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -32,15 +30,7 @@ def create_loss(name: str, **options) -> Loss:
     >>> gram(torch.rand(1, 8, 4, 4), torch.rand(1, 8, 4, 4))      # doctest: +SKIP
     tensor(...)
     """
-    entry = get_registry("losses").get(name)
-    if inspect.isclass(entry.factory):
-        try:
-            return entry.factory(**options)
-        except TypeError as exc:
-            raise ConfigError(f"loss {name!r}: bad options {options}: {exc}") from exc
-    if options:
-        raise ConfigError(f"loss {name!r} takes no options, got {sorted(options)}")
-    return entry.factory
+    return build_registered("losses", name, options, what="loss")
 
 
 def prepare_target(loss: Loss, target: torch.Tensor):

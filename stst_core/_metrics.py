@@ -21,7 +21,6 @@ to do when they are not.
 
 from __future__ import annotations
 
-import inspect
 import math
 import numbers
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -30,7 +29,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ._errors import ConfigError, RegistryError, VideoError
-from ._plugins import get_registry
+from ._plugins import build_registered, get_registry
 from ._store import StimulusStore, is_store
 from ._video import Video, read_video
 
@@ -67,15 +66,7 @@ def create_metric(name: str, **options) -> Metric:
     >>> flow(generated, target)                                            # doctest: +SKIP
     {'speed_histogram': 0.12, 'direction_histogram': 0.31, 'mean_speed': 0.4, 'smoothness': 0.02}
     """
-    entry = get_registry("metrics").get(name)
-    if inspect.isclass(entry.factory):
-        try:
-            return entry.factory(**options)
-        except TypeError as exc:
-            raise ConfigError(f"metric {name!r}: bad options {options}: {exc}") from exc
-    if options:
-        raise ConfigError(f"metric {name!r} takes no options, got {sorted(options)}")
-    return entry.factory
+    return build_registered("metrics", name, options, what="metric")
 
 
 def resolve_metric_names(patterns: Iterable[str] | None = None) -> list[str]:

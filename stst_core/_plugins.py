@@ -210,6 +210,27 @@ def get_registry(kind: str) -> Registry:
     return _host.registry(kind)
 
 
+def build_registered(kind: str, name: str, options: dict, *, what: str) -> Any:
+    """The ``kind`` registered as ``name``: a class is a factory called with ``options``, anything else is used as it is.
+
+    ``what`` names the kind in errors ("loss", "metric"); bad options or
+    options for a plain function are a :class:`ConfigError`.
+    """
+    import inspect
+
+    from ._errors import ConfigError
+
+    entry = get_registry(kind).get(name)
+    if inspect.isclass(entry.factory):
+        try:
+            return entry.factory(**options)
+        except TypeError as exc:
+            raise ConfigError(f"{what} {name!r}: bad options {options}: {exc}") from exc
+    if options:
+        raise ConfigError(f"{what} {name!r} takes no options, got {sorted(options)}")
+    return entry.factory
+
+
 def plugin_infos() -> list[PluginInfo]:
     """Every plugin seen, with its status, origin, distribution, version, hooks and module file."""
     return _host.infos()
