@@ -30,6 +30,7 @@ from ._backbone import (
     unfold_time,
 )
 from ._config import StreamConfig, apply_overrides, complete_weights, resolve_config
+from ._device import available_devices, resolve_device
 from ._errors import BackboneError, ConfigError, RegistryError, STSTError, VideoError, WeightsError
 from ._losses import compare_prepared, create_loss, list_losses, prepare_target
 from ._plugins import (
@@ -80,6 +81,8 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
 __all__ = [
+    "available_devices",
+    "resolve_device",
     "save_model",
     "load_model",
     "fit",

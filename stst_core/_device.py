@@ -1,0 +1,61 @@
+"""Devices named by users: checked once, at the edge, with a message that says what exists.
+
+``torch.device("gpu")`` raises a bare ``RuntimeError`` and ``torch.device("cuda")``
+on a machine without CUDA succeeds, only to fail at the first tensor moved
+there. Every command and public entry point that takes a device resolves it
+here first, so that both end in one clear :class:`~stst_core.STSTError`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._errors import STSTError
+
+
+def available_devices() -> list[str]:
+    """The device names this machine can use now (``cpu``, ``cuda:0``…, ``mps``)."""
+    names = ["cpu"]
+    if torch.cuda.is_available():
+        names += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        names.append("mps")
+    return names
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``device`` as a :class:`torch.device` this machine has, or an error naming those it has.
+
+    ``None`` means the CPU.
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    >>> resolve_device("gpu")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    stst_core._errors.STSTError: unknown device 'gpu'; use one of: cpu...
+    """
+    if device is None:
+        return torch.device("cpu")
+    if isinstance(device, torch.device):
+        resolved = device
+    else:
+        try:
+            resolved = torch.device(str(device).strip().lower())
+        except (RuntimeError, ValueError):
+            raise STSTError(f"unknown device {device!r}; use one of: {', '.join(available_devices())}") from None
+    if resolved.type == "cpu":
+        return resolved
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise STSTError(f"device {device!r}: this machine has no CUDA device (PyTorch {torch.__version__}); use --device cpu")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise STSTError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s); use one of: {', '.join(available_devices())}")
+        return resolved
+    if resolved.type == "mps" and "mps" in available_devices():
+        return resolved
+    raise STSTError(f"device {device!r} is not available here; use one of: {', '.join(available_devices())}")
+
+
+__all__ = ["available_devices", "resolve_device"]
