@@ -29,15 +29,16 @@ from stst_core import (
     video_fingerprint,
     write_video,
 )
+from stst_core.cli import device_option, option_option, quiet_option, seed_option, video_options
 
 
-def metric_options(settings: Sequence[str]) -> dict[str, dict[str, Any]]:
+def metric_options(items: Sequence[str]) -> dict[str, dict[str, Any]]:
     """``["gram.backbone=msoe", "gram.options.levels=3"]`` → ``{"gram": {"backbone": "msoe", "options": {"levels": 3}}}``."""
-    for item in settings:
+    for item in items:
         key = item.partition("=")[0]
         if "." not in key:
-            raise ConfigError(f"--set expects METRIC.OPTION=VALUE (e.g. gram.backbone=msoe), got {item!r}")
-    return apply_overrides({}, settings)
+            raise ConfigError(f"--option expects METRIC.KEY=VALUE (e.g. gram.backbone=msoe), got {item!r}")
+    return apply_overrides({}, items)
 
 
 def _json_number(value: float) -> float | None:
@@ -90,19 +91,10 @@ class Results:
         return path
 
 
-def _selection_options(frames: int | None = None):
-    def decorate(function):
-        for option in reversed(
-            [
-                click.option("--start", type=click.IntRange(min=0), default=0, show_default=True, help="First frame."),
-                click.option("--frames", type=click.IntRange(min=1), default=frames, show_default=frames is not None, help="Use at most N frames."),
-                click.option("--stride", type=click.IntRange(min=1), default=1, show_default=True, help="Take every Nth frame."),
-            ]
-        ):
-            function = option(function)
-        return function
-
-    return decorate
+def _renamed_set(ctx, param, value):
+    if value:
+        raise click.BadParameter("--set changes a configuration; a metric's options are given with --option METRIC.KEY=VALUE")
+    return value
 
 
 @click.command("metrics")
@@ -114,25 +106,27 @@ def _selection_options(frames: int | None = None):
     "--plot", type=click.Path(dir_okay=False, path_type=Path), help="Draw a report card (PNG): frames, power spectra, flow histograms, autocorrelation."
 )
 @click.option("--metric", "patterns", multiple=True, metavar="NAME", help="Only these metrics (names or wildcards such as 'flow*'; repeatable). Default: all.")
-@click.option("--set", "settings", multiple=True, metavar="METRIC.OPTION=VALUE", help="An option of a metric, e.g. --set gram.backbone=msoe (repeatable).")
-@_selection_options()
-@click.option("--size", type=click.IntRange(min=16), help="Resize every video so that its longer side has PX pixels.")
-@click.option("--list", "list_only", is_flag=True, help="List the registered metrics and exit.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-def metrics(generated, target, output, csv_path, plot, patterns, settings, start, frames, stride, size, list_only, quiet):
+@option_option(named=True, example="gram.backbone=msoe")
+@click.option("--set", "renamed_set", multiple=True, hidden=True, expose_value=False, callback=_renamed_set)
+@video_options(crop=False, what="video")
+@click.option("--list", "list_only", is_flag=True, help="List the registered metrics and exit (as `stst metrics list`).")
+@quiet_option
+def metrics(generated, target, output, csv_path, plot, patterns, options, start, frames, stride, size, list_only, quiet):
     """Compare GENERATED videos or stimulus stores with their target: a table, and optionally JSON, CSV and a figure.
 
     Every metric is distance-like (0 = the same as the target) except
-    novelty, which is 1 for an exact copy. `stst metrics --list` names them;
-    docs: "Stimulus metrics".
+    novelty, which is 1 for an exact copy. `stst metrics list` names them
+    (with a PATTERN such as 'flow*': those matching it); docs: "Stimulus metrics".
     """
-    if list_only:
+    if list_only or (generated and generated[0] == Path("list") and not Path("list").exists()):
         registry = get_registry("metrics")
-        click.echo(format_table(["NAME", "PLUGIN", "DESCRIPTION"], [(e.name, e.plugin, e.summary) for e in registry]))
+        pattern = str(generated[1]) if len(generated) > 1 and not list_only else None
+        rows = [(e.name, e.plugin, e.summary) for e in registry if e.name in registry.names(pattern)]
+        click.echo(format_table(["NAME", "PLUGIN", "DESCRIPTION"], rows))
         return
     if not generated:
-        raise click.UsageError("give at least one GENERATED video or stimulus store (or --list)")
-    options = metric_options(settings)
+        raise click.UsageError("give at least one GENERATED video or stimulus store (or `stst metrics list`)")
+    options = metric_options(options)
     built = create_metrics(patterns or None, options)
     selection = {"start": start, "num_frames": frames, "stride": stride, "size": size}
     common_target = _read_target(target, selection) if target else None
@@ -209,14 +203,13 @@ def method_configs(names: Sequence[str], presets: Sequence[str], overrides: Sequ
 @click.option(
     "--set", "overrides", multiple=True, metavar="METHOD:KEY=VALUE", help="Override a method's setting, e.g. --set stst:octaves.0.steps=50 (repeatable)."
 )
-@_selection_options(frames=8)
-@click.option("--size", type=click.IntRange(min=16), default=128, show_default=True, help="Resize so that the longer side has PX pixels.")
+@video_options(frames=8, size=128)
 @click.option("--metric", "patterns", multiple=True, metavar="NAME", help="Only these metrics (names or wildcards; repeatable). Default: all.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every method.")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@seed_option
+@device_option
 @click.option("--overwrite", is_flag=True, help="Make every stimulus again (default: resume or reuse the stores in OUTPUT).")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
-def compare_methods(input_path, output, methods, presets, overrides, start, frames, stride, size, patterns, seed, device, overwrite, quiet):
+@quiet_option
+def compare_methods(input_path, output, methods, presets, overrides, start, frames, stride, size, crop, patterns, seed, device, overwrite, quiet):
     """Make a stimulus of INPUT with each method, then measure each against INPUT.
 
     Writes OUTPUT/<method>.zarr and .mp4, target.mp4, metrics.json, metrics.csv
@@ -230,7 +223,7 @@ def compare_methods(input_path, output, methods, presets, overrides, start, fram
     classes = {name: get_registry("synthesizers").get(name).factory for name in names}
     built = create_metrics(patterns or None)
 
-    target = read_video(input_path, start=start, num_frames=frames, stride=stride, size=size)
+    target = read_video(input_path, start=start, num_frames=frames, stride=stride, size=size, crop=crop)
     output.mkdir(parents=True, exist_ok=True)
     write_video(target, output / "target.mp4")
     results = Results(built, {})

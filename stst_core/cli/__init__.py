@@ -1,8 +1,10 @@
 """The ``stst`` command line.
 
 Built-in commands live in the modules of this package; plugins add theirs
-through the ``stst_register_commands`` hook. Errors a user can cause
-(:class:`~stst_core._errors.STSTError`) are printed as one message without a
+through the ``stst_register_commands`` hook and declare their options with the
+shared decorators of :mod:`stst_core.cli.options` (re-exported here). Every
+error a user can cause (a :class:`~stst_core.STSTError`, a bad or missing
+option, a missing file) is printed as one line, ``Error: …``, without a
 traceback, with exit status 1.
 """
 
@@ -14,7 +16,8 @@ import click
 
 from .._errors import STSTError
 from .._plugins import plugin_host
-from . import backbones, compare, extract, losses, plugins, synth, weights
+from . import backbones, compare, export, extract, losses, plugins, synth, weights
+from .options import device_option, option_option, parse_crop, parse_options, quiet_option, seed_option, set_option, video_options
 
 
 class STSTGroup(click.Group):
@@ -25,6 +28,30 @@ class STSTGroup(click.Group):
             return super().invoke(ctx)
         except STSTError as exc:
             raise click.ClickException(str(exc)) from None
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """As click's, but every usage error too is one line with exit status 1 (click's own: several lines, status 2)."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            # without standalone mode click returns the status of `ctx.exit(n)` (and of --help) instead of exiting
+            status = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as exc:
+            click.echo(f"Error: {one_line(exc)}", err=True)
+            sys.exit(1)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(status if isinstance(status, int) else 0)
+
+
+def one_line(exc: click.ClickException) -> str:
+    """The message of a click error on one line, with where to find help for usage errors."""
+    message = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, click.UsageError) and ctx is not None:
+        message += f" (see '{ctx.command_path} --help')"
+    return message
 
 
 def _version() -> str:
@@ -43,7 +70,7 @@ def cli() -> None:
     """
 
 
-for module in (synth, extract, compare, plugins, backbones, losses, weights):
+for module in (synth, export, extract, compare, plugins, backbones, losses, weights):
     module.register(cli)
 
 
@@ -51,6 +78,21 @@ def build_cli() -> click.Group:
     """The top-level group with every plugin's commands added."""
     plugin_host().add_commands(cli)
     return cli
+
+
+__all__ = [
+    "build_cli",
+    "cli",
+    "device_option",
+    "main",
+    "option_option",
+    "parse_crop",
+    "parse_options",
+    "quiet_option",
+    "seed_option",
+    "set_option",
+    "video_options",
+]
 
 
 def main(argv: list[str] | None = None) -> None:

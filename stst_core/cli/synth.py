@@ -1,4 +1,4 @@
-"""``stst synth METHOD``: one subcommand per registered synthesizer, and ``stst export``."""
+"""``stst synth METHOD``: one subcommand per registered synthesizer."""
 
 from __future__ import annotations
 
@@ -6,21 +6,61 @@ from pathlib import Path
 
 import click
 
-from .._errors import STSTError, WeightsError
+from .._config import to_dict
+from .._errors import WeightsError
 from .._plugins import get_registry
 from .._store import StimulusStore, is_store
-from .._video import read_video, write_video
+from .._table import format_table
+from .._video import read_video
+from .options import device_option, quiet_option, seed_option, set_option, video_options
 
 
 def register(cli: click.Group) -> None:
     cli.add_command(SynthGroup("synth", help="Generate a stimulus with a registered method (`stst synth METHOD --help`)."))
-    cli.add_command(export)
+    cli.add_command(synthesizers_group)
 
 
-def _input_options(function):
+@click.group("synthesizers")
+def synthesizers_group() -> None:
+    """Inspect the registered synthesis methods."""
+
+
+@synthesizers_group.command("list")
+@click.argument("pattern", required=False)
+def list_synthesizers(pattern: str | None) -> None:
+    """List methods with their presets, optionally matching a wildcard PATTERN."""
+    registry = get_registry("synthesizers")
+    rows = []
+    for name in registry.names(pattern):
+        entry = registry.get(name)
+        cls = entry.factory
+        presets = ", ".join(f"{p}*" if p == cls.default_preset else p for p in cls.presets)
+        rows.append((name, entry.plugin, presets, entry.summary))
+    click.echo(format_table(["NAME", "PLUGIN", "PRESETS (* default)", "DESCRIPTION"], rows))
+    click.echo("\n`stst synth NAME --show-config [--preset P]` prints a method's settings.")
+
+
+def config_toml(config) -> str:
+    """A resolved configuration as TOML that ``--config`` reads back (unset values are listed in a comment)."""
+    import tomli_w
+
+    def without_none(node):
+        if isinstance(node, dict):
+            return {k: without_none(v) for k, v in node.items() if v is not None}
+        if isinstance(node, list):
+            return [without_none(v) for v in node]
+        return node
+
+    data = to_dict(config)
+    unset = sorted(k for k, v in data.items() if v is None)
+    note = f"# unset (the method's default): {', '.join(unset)}\n" if unset else ""
+    return note + tomli_w.dumps(without_none(data))
+
+
+def _synth_options(function):
     for option in reversed(
         [
-            click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="The stimulus store to write (a .zarr folder)."),
+            click.option("-o", "--output", type=click.Path(path_type=Path), help="The stimulus store to write (a .zarr folder)."),
             click.option("--preset", help="A preset name, or a TOML file (default: the method's default preset)."),
             click.option(
                 "--config",
@@ -28,15 +68,14 @@ def _input_options(function):
                 type=click.Path(exists=True, dir_okay=False, path_type=Path),
                 help="A TOML file with settings that override the preset.",
             ),
-            click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override one setting, e.g. --set octaves.0.steps=100 (repeatable)."),
-            click.option("--frames", type=click.IntRange(min=1), help="Use the first N frames of the input."),
-            click.option("--start", type=click.IntRange(min=0), default=0, show_default=True, help="First input frame."),
-            click.option("--stride", type=click.IntRange(min=1), default=1, show_default=True, help="Take every Nth input frame."),
-            click.option("--size", type=click.IntRange(min=16), help="Resize so that the longer side has PX pixels."),
-            click.option("--seed", type=int, default=0, show_default=True, help="Random seed: the same seed on the same device gives the same stimulus."),
-            click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N."),
+            set_option,
+            click.option("--show-config", is_flag=True, help="Print the resolved configuration (preset, --config and --set applied) as TOML and exit."),
+            video_options(),
+            click.option("--fps", type=click.FloatRange(min=0, min_open=True), help="Frame rate of an input that has none (frame folders, arrays)."),
+            seed_option,
+            device_option,
             click.option("--overwrite", is_flag=True, help="Start again even if OUTPUT holds a run (default: resume it)."),
-            click.option("--quiet", is_flag=True, help="No progress bars."),
+            quiet_option,
         ]
     ):
         function = option(function)
@@ -60,13 +99,41 @@ def _make_command(name: str, cls) -> click.Command:
     roles = getattr(cls, "target_roles", ())
 
     @click.command(name=name, help=(cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else None)
-    @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
-    @_input_options
-    def command(input_path, output, preset, config_file, overrides, frames, start, stride, size, seed, device, overwrite, quiet, **roles_given):
+    @click.argument("input_path", metavar="INPUT", required=False, type=click.Path(path_type=Path))
+    @_synth_options
+    @click.pass_context
+    def command(
+        ctx,
+        input_path,
+        output,
+        preset,
+        config_file,
+        overrides,
+        show_config,
+        start,
+        frames,
+        stride,
+        size,
+        crop,
+        fps,
+        seed,
+        device,
+        overwrite,
+        quiet,
+        **roles_given,
+    ):
         config = cls.resolve(preset, config_file, overrides)
+        if show_config:
+            click.echo(f"# stst synth {name} --preset {preset or cls.default_preset}" + "".join(f" --set {o}" for o in overrides))
+            click.echo(config_toml(config), nl=False)
+            return
+        if input_path is None:
+            raise click.MissingParameter(ctx=ctx, param=next(p for p in ctx.command.params if p.name == "input_path"))
+        if output is None:
+            raise click.UsageError("Missing option '-o' / '--output'.", ctx=ctx)
 
         def load(path):
-            return read_video(path, start=start, num_frames=frames, stride=stride, size=size)
+            return read_video(path, start=start, num_frames=frames, stride=stride, size=size, crop=crop, fps=fps)
 
         targets = {"content": load(input_path)}
         for role in roles:
@@ -89,22 +156,3 @@ def _make_command(name: str, cls) -> click.Command:
         flag = "--" + role.replace("_", "-")
         command = click.option(flag, role, type=click.Path(path_type=Path), help=f"Video for the {role.replace('_', ' ')} target (default: INPUT).")(command)
     return command
-
-
-@click.command()
-@click.argument("store_path", metavar="STORE", type=click.Path(exists=True, path_type=Path))
-@click.argument("output", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["mp4", "gif", "png-dir", "npz", "npy"]), help="Default: from OUTPUT's suffix.")
-@click.option("--fps", type=float, help="Frame rate of the written video (default: the store's).")
-@click.option("--target", is_flag=True, help="Export the target the stimulus was made from instead.")
-@click.option("--sample", type=int, help="Which sample of a store with several (Langevin chains, seeds); `stst export` says how many.")
-def export(store_path, output, fmt, fps, target, sample):
-    """Write the video of a stimulus STORE to OUTPUT (.mp4, .gif, a PNG folder, .npz)."""
-    if not is_store(store_path):
-        raise STSTError(f"{store_path} is not a stimulus store")
-    store = StimulusStore(store_path)
-    video = store.target() if target else store.video(sample)
-    if not target and not store.complete:
-        click.echo(f"note: {store_path} is not complete ({store.status}); exporting the {video.num_frames} frames done", err=True)
-    written = write_video(video, output, fps=fps, format=fmt)
-    click.echo(str(written))
