@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 
 from ._backbone import Backbone, create_backbone
 from ._config import StreamConfig, resolve_config, to_dict
+from ._device import resolve_device
 from ._errors import ConfigError, STSTError
 from ._losses import compare_prepared, create_loss, prepare_target
 from ._optim import Stepper, make_stepper
@@ -87,9 +88,7 @@ class Synthesizer:
         self.targets = dict(targets)
         self.config = config if config is not None else self.resolve()
         self.seed = int(seed)
-        self.device = torch.device(device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise ConfigError("device 'cuda' was asked for but PyTorch sees no CUDA device; use --device cpu")
+        self.device = resolve_device(device)
 
     @classmethod
     def resolve(cls, preset: str | None = None, config_file: str | Path | None = None, overrides=()) -> Any:

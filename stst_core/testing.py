@@ -496,3 +496,56 @@ def check_synthesizer(
         with pytest.raises(ConfigError):
             cls({"content": content}, cls.resolve(preset, overrides=[*overrides, bad]), seed=1).synthesize(folder / "never.zarr", progress=False)
         assert not (folder / "never.zarr").exists(), f"{cls.name}: --set {bad} wrote a store before failing"
+
+
+# -- the command line ------------------------------------------------------------------
+
+
+def run_cli(*args: Any, input: str | None = None):
+    """Run ``stst ARGS…`` in this process, with every plugin's commands, and return click's ``Result``.
+
+    Arguments may be paths or numbers (they are turned into strings). The
+    result has ``exit_code``, ``output`` (stdout and stderr together) and
+    ``exception``; a command that crashed keeps its exception there instead
+    of raising it, so assert on ``exit_code`` first.
+
+    Examples
+    --------
+    ::
+
+        from stst_core.testing import run_cli
+
+        def test_my_command(stst_plugin, tmp_path):
+            stst_plugin(my_plugin)
+            result = run_cli("my-command", tmp_path / "in.mp4", "--frames", 4)
+            assert result.exit_code == 0, result.output
+    """
+    from click.testing import CliRunner
+
+    from .cli import build_cli
+
+    return CliRunner().invoke(build_cli(), [str(a) for a in args], input=input, prog_name="stst")
+
+
+def assert_cli_error(*args: Any, says: Sequence[str] = ()) -> str:
+    """Run ``stst ARGS…`` and check that it fails as a user error should: one line, exit status 1, no traceback.
+
+    ``says``: fragments the message must contain (e.g. the name of the bad
+    setting). Returns the message.
+
+    Examples
+    --------
+    ::
+
+        assert_cli_error("my-command", "missing.mp4", says=["missing.mp4"])
+        assert_cli_error("my-command", "in.mp4", "--device", "gpu", says=["gpu"])
+    """
+    result = run_cli(*args)
+    shown = " ".join(map(str, args))
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 1, f"stst {shown}: exit status {result.exit_code}, not 1:\n{result.output}\n{result.exception!r}"
+    assert "Traceback" not in result.output, f"stst {shown} printed a traceback:\n{result.output}"
+    assert len(lines) == 1 and lines[0].startswith("Error: "), f"stst {shown}: expected one line 'Error: …', got:\n{result.output}"
+    for fragment in says:
+        assert fragment in lines[0], f"stst {shown}: the message does not say {fragment!r}:\n{lines[0]}"
+    return lines[0]

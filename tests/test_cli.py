@@ -132,3 +132,24 @@ def test_a_plugin_adds_a_command():
             assert run("hello", "lab").output == "Hello, lab!\n"
         finally:
             cli.commands.pop("hello", None)
+
+
+def test_backbones_info_names_a_classifiers_classes():
+    record = json.loads(run("backbones", "info", "r3d_18", "--size", "32", "--frames", "2", "--json").output)
+    assert len(record["classes"]) == 400 and record["classes"][0] == "abseiling"  # Kinetics-400, in the logits' order
+    text = run("backbones", "info", "r3d_18", "--size", "32", "--frames", "2").output
+    assert "400 in the logits layer (abseiling," in text
+    assert json.loads(run("backbones", "info", "msoe", "--size", "32", "--json").output)["classes"] == []
+
+
+def test_synthesizers_list_and_show_config_round_trip(tmp_path):
+    listed = run("synthesizers", "list").output
+    assert "stst" in listed and "paper*, offline" in listed and "stps" in listed
+    shown = run("synth", "stst", "--show-config", "--preset", "offline", "--set", "octaves.0.steps=7")
+    assert shown.exit_code == 0, shown.output
+    (tmp_path / "mine.toml").write_text(shown.output)
+    from stst_styletransfer import STSTSynthesizer
+
+    again = STSTSynthesizer.resolve(None, tmp_path / "mine.toml")  # the paper preset, overridden by every shown setting
+    assert again == STSTSynthesizer.resolve("offline", overrides=["octaves.0.steps=7"])
+    assert again.octaves[0].steps == 7

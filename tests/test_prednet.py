@@ -102,7 +102,7 @@ def test_train_and_eval_commands(tmp_path):
     model = tmp_path / "prednet.safetensors"
     result = runner.invoke(
         build_cli(),
-        ["prednet", "train", *map(str, paths), "-o", str(model), "--size", "32", "--frames", "4", "--steps", "3", "--channels", "3,4,8", "--quiet"],
+        ["prednet", "train", *map(str, paths), "-o", str(model), "--square", "32", "--frames", "4", "--steps", "3", "--channels", "3,4,8", "--quiet"],
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
@@ -116,9 +116,9 @@ def test_train_and_eval_commands(tmp_path):
             "prednet",
             "eval",
             str(model),
-            "--set",
+            "--condition",
             f"natural={paths[0]},{paths[1]}",
-            "--set",
+            "--condition",
             f"metamer={paths[2]}",
             "-o",
             str(report_path),
@@ -130,7 +130,7 @@ def test_train_and_eval_commands(tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads(report_path.read_text())
     assert report["frames"] == 4 and report["size"] == 32
-    assert report["sets"]["natural"]["videos"] == 2 and report["sets"]["metamer"]["videos"] == 1
+    assert report["conditions"]["natural"]["videos"] == 2 and report["conditions"]["metamer"]["videos"] == 1
     assert "copy-last-frame" in result.output and plot_path.stat().st_size > 5000
     bad = runner.invoke(build_cli(), ["prednet", "train", str(paths[0]), "-o", str(model), "--channels", "1,4"])
     assert bad.exit_code == 2 and "start with 3" in bad.output

@@ -18,6 +18,7 @@ import click
 import torch
 
 from stst_core import Backbone, BackboneCard, BackboneError, LayerSpec, WeightsChoice, hookimpl, is_weights_path
+from stst_core.cli import device_option, quiet_option, seed_option
 
 from .network import PredNet, PredNetConfig
 from .training import evaluate, load, load_clips, load_videos, plot_evaluation, save, train, training_settings
@@ -60,14 +61,19 @@ class PredNetBackbone(Backbone):
             raise BackboneError(f"prednet: {exc}") from None
 
 
-def _sets(items: Sequence[str]) -> dict[str, list[str]]:
-    sets: dict[str, list[str]] = {}
+def _conditions(items: Sequence[str]) -> dict[str, list[str]]:
+    conditions: dict[str, list[str]] = {}
     for item in items:
         name, sep, paths = item.partition("=")
         if not sep or not name or not paths:
-            raise click.BadParameter(f"expected NAME=PATH[,PATH…], got {item!r}", param_hint="--set")
-        sets.setdefault(name, []).extend(p for p in paths.split(",") if p)
-    return sets
+            raise click.BadParameter(f"expected NAME=PATH[,PATH…], got {item!r}", param_hint="--condition")
+        conditions.setdefault(name, []).extend(p for p in paths.split(",") if p)
+    return conditions
+
+
+def _square_option(default: int | None, help: str):
+    # not --size, which everywhere else keeps the aspect ratio: PredNet's frames are square
+    return click.option("--square", default=default, show_default=default is not None, type=click.IntRange(min=8), help=help)
 
 
 @click.group("prednet")
@@ -85,7 +91,7 @@ def prednet_group():
     type=click.Path(dir_okay=False, path_type=Path),
     help="Checkpoint file (default: OUTPUT.checkpoint.safetensors); run again after a kill to resume exactly.",
 )
-@click.option("--size", default=64, show_default=True, type=click.IntRange(min=8), help="Frames are centre-cropped square and resized to PX.")
+@_square_option(64, "Frames are centre-cropped to a square and resized to PX×PX.")
 @click.option("--frames", default=8, show_default=True, type=click.IntRange(min=2), help="Frames per training clip.")
 @click.option("--steps", default=1000, show_default=True, type=click.IntRange(min=1))
 @click.option("--batch", default=4, show_default=True, type=click.IntRange(min=1))
@@ -94,10 +100,10 @@ def prednet_group():
 @click.option(
     "--loss", "layer_loss", type=click.Choice(["L0", "Lall"]), default="L0", show_default=True, help="Pixel-layer error only, or 0.1 for the other layers too."
 )
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--quiet", is_flag=True)
-def train_command(videos, output, checkpoint, size, frames, steps, batch, lr, channels, layer_loss, seed, device, quiet):
+@seed_option
+@device_option
+@quiet_option
+def train_command(videos, output, checkpoint, square, frames, steps, batch, lr, channels, layer_loss, seed, device, quiet):
     """Fit a PredNet to random clips of VIDEOS (files or stimulus stores)."""
     widths = [int(c) for c in channels.split(",")]
     weights = [1.0] + [0.0 if layer_loss == "L0" else 0.1] * (len(widths) - 1)
@@ -107,6 +113,7 @@ def train_command(videos, output, checkpoint, size, frames, steps, batch, lr, ch
         raise click.BadParameter(str(exc), param_hint="--channels") from None
     if output.suffix != ".safetensors":
         raise click.BadParameter(f"{output}: models are written as .safetensors (with a JSON card beside them)", param_hint="--output")
+    size = square
     clips = load_clips(videos, size=size, frames=frames)
     checkpoint = checkpoint or output.with_name(output.stem + ".checkpoint.safetensors")
     result = train(
@@ -129,24 +136,24 @@ def train_command(videos, output, checkpoint, size, frames, steps, batch, lr, ch
 @prednet_group.command("eval")
 @click.argument("model_path", metavar="MODEL", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
-    "--set",
-    "sets",
+    "--condition",
+    "conditions",
     multiple=True,
     required=True,
     metavar="NAME=PATH[,PATH…]",
     help="A named set of videos or stimulus stores (repeatable), e.g. natural=a.mp4,b.mp4.",
 )
 @click.option("--frames", type=click.IntRange(min=2), help="Frames per clip (default: as trained).")
-@click.option("--size", type=click.IntRange(min=8), help="Frame size (default: as trained).")
+@_square_option(None, "Square frame size (default: as trained).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report as JSON.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the figure.")
-def eval_command(model_path, sets, frames, size, output, plot_path):
+def eval_command(model_path, conditions, frames, square, output, plot_path):
     """Next-frame prediction error of MODEL on each set, against copying the last frame."""
     saved = training_settings(model_path)
     frames = frames or int(saved.get("frames", 8))
-    size = size or int(saved.get("size", 64))
+    size = square or int(saved.get("size", 64))
     model = load(model_path)
-    groups = {name: load_videos(paths, size=size, frames=frames) for name, paths in _sets(sets).items()}
+    groups = {name: load_videos(paths, size=size, frames=frames) for name, paths in _conditions(conditions).items()}
     report = evaluate(model, groups, frames=frames)
     for name, values in report.items():
         click.echo(
@@ -154,7 +161,7 @@ def eval_command(model_path, sets, frames, size, output, plot_path):
             f"ratio {values['ratio']:.3f} ± {values['ratio_sem']:.3f}  ({values['videos']} videos)"
         )
     if output:
-        output.write_text(json.dumps({"model": str(model_path), "frames": frames, "size": size, "sets": report}, indent=2) + "\n")
+        output.write_text(json.dumps({"model": str(model_path), "frames": frames, "size": size, "conditions": report}, indent=2) + "\n")
     if plot_path:
         plot_evaluation(report, plot_path)
 

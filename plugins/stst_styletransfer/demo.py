@@ -22,6 +22,7 @@ import click
 import numpy as np
 
 from stst_core import STSTError, contact_sheet, loss_curves, read_video, write_video
+from stst_core.cli import device_option, quiet_option, seed_option, set_option, video_options
 
 from .synthesizer import STSTSynthesizer
 
@@ -54,28 +55,26 @@ def summarize(store) -> dict:
 @click.command()
 @click.option("-o", "--output", default="stst-demo", show_default=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for the results.")
 @click.option("--input", "input_path", type=click.Path(exists=True, path_type=Path), help="Another video to use (default: the bundled street scene).")
-@click.option("--start", type=click.IntRange(min=0), help=f"First frame (default {DEMO_START} for the bundled clip, else 0).")
-@click.option("--frames", default=8, show_default=True, type=click.IntRange(min=2), help="Frames to generate.")
-@click.option("--size", default=128, show_default=True, type=click.IntRange(min=32), help="Longer side in pixels.")
+@video_options(frames=8, size=128, crop=False)
 @click.option("--preset", default="offline", show_default=True, help="STST preset (offline needs no downloads).")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a setting of the preset.")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--device", default="cpu", show_default=True)
+@set_option
+@seed_option
+@device_option
 @click.option("--overwrite", is_flag=True, help="Start again instead of resuming an earlier demo in the folder.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
-def demo(output, input_path, start, frames, size, preset, overrides, seed, device, overwrite, quiet):
+@quiet_option
+def demo(output, input_path, start, frames, stride, size, preset, overrides, seed, device, overwrite, quiet):
     """Make a spatiotemporal style-transfer metamer of a short real video and show what it kept."""
     began = time.perf_counter()
     source = input_path or demo_clip()
-    start = start if start is not None else (0 if input_path else DEMO_START)
     if input_path:
-        target = read_video(source, start=start, num_frames=frames, size=size)
-    else:
-        target = read_video(source, start=start, num_frames=frames).center_cropped(DEMO_CROP).resized(size)
+        target = read_video(source, start=start, num_frames=frames, stride=stride, size=size)
+    else:  # the street scene's segment begins at DEMO_START: --start counts from there
+        start += DEMO_START
+        target = read_video(source, start=start, num_frames=frames, stride=stride).center_cropped(DEMO_CROP).resized(size)
     config = STSTSynthesizer.resolve(preset, None, overrides)
     output.mkdir(parents=True, exist_ok=True)
     if not quiet:
-        click.echo(f"Target: {source} frames {start}-{start + target.num_frames - 1}, {target.height}x{target.width} px, {target.fps:g} fps")
+        click.echo(f"Target: {source} frames {start}-{start + (target.num_frames - 1) * stride}, {target.height}x{target.width} px, {target.fps:g} fps")
     store = STSTSynthesizer({"content": target}, config, seed=seed, device=device).synthesize(output / "metamer.zarr", overwrite=overwrite, progress=not quiet)
     metamer = store.video()
     paths = {

@@ -12,6 +12,8 @@ from .._plugins import get_registry
 from .._table import format_table
 from .._weights import cached_path
 
+CLASSES_SHOWN = 5  # of a classifier's class names in the text listing; --json has them all
+
 
 def register(cli: click.Group) -> None:
     cli.add_command(backbones_group)
@@ -75,6 +77,7 @@ def info(name: str, weights: str | None, size: int, frames: int, as_json: bool) 
         "accepts_weight_files": getattr(factory, "accepts_weight_files", False),
         "options": options,
         "default_layers": list(model.default_layers),
+        "classes": list(model.card.classes),
         "input_shape": list(shape),
         "layers": [
             {"name": s.name, "axes": s.axes, "channels": s.channels, "shape": list(shapes[s.name]), "description": s.description} for s in model.layers.values()
@@ -98,6 +101,9 @@ def info(name: str, weights: str | None, size: int, frames: int, as_json: bool) 
     if record["accepts_weight_files"]:
         click.echo(f"    {'PATH':<12} a local weights file")
     click.echo(f"  default layers: {', '.join(record['default_layers'])}")
+    if record["classes"]:
+        shown = ", ".join(record["classes"][:CLASSES_SHOWN]) + (", …" if len(record["classes"]) > CLASSES_SHOWN else "")
+        click.echo(f"  classes:   {len(record['classes'])} in the logits layer ({shown}; all of them with --json)")
     click.echo(f"\nLayers for an input of shape {tuple(shape)} (batch first):")
     rows = [(l["name"], l["axes"], l["channels"], tuple(l["shape"]), l["description"]) for l in record["layers"]]
     click.echo(format_table(["LAYER", "AXES", "CHANNELS", "SHAPE", "NOTE"], rows))
