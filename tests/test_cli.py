@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 import pytest
+import torch
 from click.testing import CliRunner
 
 import stst_core
@@ -153,3 +154,18 @@ def test_synthesizers_list_and_show_config_round_trip(tmp_path):
     again = STSTSynthesizer.resolve(None, tmp_path / "mine.toml")  # the paper preset, overridden by every shown setting
     assert again == STSTSynthesizer.resolve("offline", overrides=["octaves.0.steps=7"])
     assert again.octaves[0].steps == 7
+
+
+def test_synth_takes_the_frame_rate_of_an_input_without_one(tmp_path):
+    from PIL import Image
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    rng = torch.Generator().manual_seed(0)
+    for t in range(3):
+        Image.fromarray((torch.rand(12, 16, 3, generator=rng) * 255).byte().numpy()).save(frames / f"frame_{t}.png")
+    result = run("synth", "stps", str(frames), "-o", str(tmp_path / "s.zarr"), "--fps", "12", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert stst_core.StimulusStore(tmp_path / "s.zarr").video().fps == 12
+    default = run("synth", "stps", str(frames), "-o", str(tmp_path / "d.zarr"), "--quiet")
+    assert default.exit_code == 0 and stst_core.StimulusStore(tmp_path / "d.zarr").video().fps == 25  # read_video's default for frames without a rate
