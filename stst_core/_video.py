@@ -7,14 +7,25 @@ video files, folders of frame images and NumPy arrays into that layout;
 
 Formats
 -------
-- ``mp4``: H.264 through PyAV; lossy. ``.avi .mov .mkv .webm .m4v`` files
-  are read the same way (their formats are named after the suffix) but not
-  written.
+- ``mp4``: H.264 through PyAV; lossy (``crf``, ``pixel_format``), tagged
+  BT.709, limited range.
+- ``mkv``: FFV1, lossless RGB (8 bits per channel). ``.avi .mov .webm .m4v``
+  files are read the same way (their formats are named after the suffix)
+  but not written.
 - ``gif``: a 256-colour palette per frame, delays in hundredths of a second.
 - ``png-dir``: a folder of ``.png``/``.jpg``/``.jpeg`` frames; written as
   ``frame_00000.png``, ... (lossless) with the frame rate in ``meta.json``.
 - ``npz``: float32 ``frames`` ``(T, H, W, C)`` and ``fps``; lossless.
 - ``npy``: float32 ``(T, H, W, C)``; lossless, without the frame rate.
+
+Colour
+------
+Frames are RGB as displays show them (sRGB-like, not linear light). H.264
+stores YUV: the RGB-to-YUV matrix is BT.709, and the file says so (colour
+primaries, transfer and matrix BT.709, limited range), so that players and
+:func:`read_video` convert back with the same matrix. Files are read with the
+matrix and range they declare; untagged YUV is read as BT.601, limited
+range, as FFmpeg does (and as this toolkit wrote mp4 before it tagged them).
 
 Frame rates
 -----------
@@ -29,6 +40,9 @@ most 50 (viewers slow shorter delays down to 10 fps).
 
 from __future__ import annotations
 
+import base64
+import html
+import io
 import itertools
 import json
 import math
@@ -47,6 +61,7 @@ import av
 import numpy as np
 import torch
 import torch.nn.functional as F
+from av.video.reformatter import ColorRange, Colorspace, Interpolation
 from PIL import Image
 
 from stst_core._errors import VideoError
@@ -56,8 +71,44 @@ __all__ = ["Video", "read_video", "write_video", "video_format"]
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".gif")
 ARRAY_SUFFIXES = (".npy", ".npz")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-WRITABLE_FORMATS = ("mp4", "gif", "png-dir", "npz", "npy")
+WRITABLE_FORMATS = ("mp4", "mkv", "gif", "png-dir", "npz", "npy")
+LOSSLESS_FORMATS = ("mkv", "png-dir", "npz", "npy")
+PIXEL_FORMATS = ("yuv420p", "yuv444p")
 DEFAULT_FPS = 25.0
+DEFAULT_CRF = 18
+
+# Why each lossy format cannot keep frames exactly: error messages give the reason.
+_LOSSY_BECAUSE = {
+    "mp4": "H.264 stores YUV, which cannot hold every 8-bit RGB value",
+    "gif": "GIF keeps 256 colours per frame",
+}
+
+# AVColorSpace codes of a stream → the matrix swscale converts with. Unspecified
+# (2) and unknown codes fall back to BT.601, FFmpeg's own default.
+_MATRICES = {
+    1: Colorspace.ITU709,
+    4: Colorspace.FCC,
+    5: Colorspace.ITU601,
+    6: Colorspace.ITU601,
+    7: Colorspace.SMPTE240M,
+    9: Colorspace.BT2020,
+    10: Colorspace.BT2020,
+}
+# BT.709 codes of AVColorPrimaries, AVColorTransferCharacteristic and AVColorSpace.
+_BT709 = 1
+_RGB_MATRIX = 0  # AVCOL_SPC_RGB: the planes are R, G and B themselves
+# swscale's default YUV→RGB path rounds coarsely and interpolates chroma
+# horizontally only, up to 1.3 levels off on average; these flags make it
+# match the matrix to within the chroma interpolation (0.3 levels).
+_TO_RGB = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
+# Area averaging for the half-resolution chroma of 4:2:0 halves the round-trip error of bilinear.
+_TO_YUV = Interpolation.AREA | Interpolation.ACCURATE_RND
+
+# What a notebook shows of a video (Video._repr_html_): an animated PNG no
+# larger than this, so that a long or large clip does not bloat the notebook.
+_PREVIEW_SIDE = 256  # longest side, pixels; smaller videos are shown enlarged, not resampled
+_PREVIEW_BYTES = 4_000_000  # uncompressed RGB of all frames shown; frames are skipped beyond it
+_PREVIEW_MIN_DISPLAY = 192  # displayed size (CSS pixels) of the longer side of small videos
 
 # Only names that write_video itself produces, so that stale frames of an
 # earlier, longer video can be told apart from a user's own images.
@@ -65,7 +116,7 @@ _FRAME_NAME = re.compile(r"frame_(\d{5,})\.png")
 _META_NAME = "meta.json"
 
 
-@dataclass
+@dataclass(repr=False)  # the generated repr would print every value of the tensor
 class Video:
     """Frames and frame rate: the toolkit's one in-memory video layout.
 
@@ -86,13 +137,23 @@ class Video:
         If ``frames`` is not a 4-D float32 tensor with 1 or 3 channels and at
         least one frame, or ``fps`` is not a positive number.
 
+    Notes
+    -----
+    ``repr(video)`` is one line (shape, rate, duration, dtype, device and
+    range of values), and a Jupyter notebook shows a video as an animation
+    that plays at its frame rate: an animated PNG (lossless) of at most
+    256 pixels on the longer side and 4 MB of pixels, skipping frames
+    beyond that (the caption says so).
+
     Examples
     --------
-    >>> video = Video(torch.rand(3, 8, 32, 48), fps=30)
+    >>> video = Video(torch.zeros(3, 8, 32, 48), fps=30)
     >>> video.shape, video.duration
     ((3, 8, 32, 48), 0.26666666666666666)
     >>> video.batch().shape
     torch.Size([1, 3, 8, 32, 48])
+    >>> video
+    Video(3x8x32x48 CxTxHxW, 30 fps, 0.267 s, float32 on cpu, values in [0, 0])
     """
 
     frames: torch.Tensor
@@ -117,6 +178,41 @@ class Video:
         if height < 1 or width < 1:
             raise VideoError(f"{where}: frames are empty ({height}x{width} pixels)")
         self.fps = _check_fps(self.fps, where)
+
+    def __repr__(self) -> str:
+        frames = self.frames.detach()
+        low, high = (float(v) for v in torch.aminmax(frames))
+        source = f", source={self.source!r}" if self.source else ""
+        shape = "x".join(str(n) for n in self.shape)
+        return f"Video({shape} CxTxHxW, {self.fps:g} fps, {self.duration:.3g} s, {str(frames.dtype).removeprefix('torch.')} on {frames.device}, values in [{low:.3g}, {high:.3g}]{source})"
+
+    def _repr_html_(self) -> str:
+        """The video as an animation in a notebook (Jupyter calls this), with its repr as the caption."""
+        preview, notes = self._preview()
+        data = base64.b64encode(_animated_png(preview)).decode("ascii")
+        # small videos are enlarged by a whole factor, pixels kept square and sharp
+        zoom = max(1, _PREVIEW_MIN_DISPLAY // max(preview.height, preview.width))
+        caption = html.escape(repr(self)) + "".join(f"<br>{html.escape(note)}" for note in notes)
+        return (
+            f'<figure style="margin: 0"><img src="data:image/png;base64,{data}" width="{preview.width * zoom}" '
+            f'height="{preview.height * zoom}" style="image-rendering: pixelated" alt="video">'
+            f'<figcaption style="font-family: monospace; font-size: smaller">{caption}</figcaption></figure>'
+        )
+
+    def _preview(self) -> tuple[Video, list[str]]:
+        """The video shrunk to the preview's limits (:data:`_PREVIEW_SIDE`, :data:`_PREVIEW_BYTES`), and what was changed."""
+        notes = []
+        scale = min(1.0, _PREVIEW_SIDE / max(self.height, self.width))
+        height, width = max(1, round(self.height * scale)), max(1, round(self.width * scale))
+        stride = math.ceil(self.num_frames * height * width * 3 / _PREVIEW_BYTES)
+        video = self
+        if stride > 1:
+            video = video.select(stride=stride)
+            notes.append(f"1 frame in {stride} shown ({video.num_frames} of {self.num_frames}), at the real speed")
+        if scale < 1:
+            video = video.resized(_PREVIEW_SIDE)
+            notes.append(f"shown at {video.height}x{video.width} pixels")
+        return video, notes
 
     @property
     def channels(self) -> int:
@@ -422,7 +518,16 @@ def read_video(
     return video
 
 
-def write_video(video, path, *, fps: float | None = None, format: str | None = None, crf: int = 18) -> Path:
+def write_video(
+    video,
+    path,
+    *,
+    fps: float | None = None,
+    format: str | None = None,
+    lossless: bool = False,
+    crf: float | None = None,
+    pixel_format: str | None = None,
+) -> Path:
     """Write a video; the format follows from the path unless ``format`` is given.
 
     Parameters
@@ -436,24 +541,41 @@ def write_video(video, path, *, fps: float | None = None, format: str | None = N
         never leaves a partial file under ``path``.
     fps : float, optional
         Frame rate; overrides that of a :class:`Video`.
-    format : {"mp4", "gif", "png-dir", "npz", "npy"}, optional
+    format : {"mp4", "mkv", "gif", "png-dir", "npz", "npy"}, optional
         Default: :func:`video_format` of ``path``.
 
-        - ``mp4``: H.264, yuv420p, quality ``crf``. The rate is stored as
-          the nearest fraction with a denominator up to 1001, so 29.97,
-          30000/1001 and 59.94 all survive. An odd height or width is padded by one
-          row or column, repeating the edge, because yuv420p needs even
-          sizes: the file is then one pixel taller or wider.
+        - ``mp4``: H.264 at quality ``crf``, colour as ``pixel_format``,
+          converted with the BT.709 matrix and tagged BT.709 (primaries,
+          transfer, matrix), limited range. The rate is stored as the
+          nearest fraction with a denominator up to 1001, so 29.97,
+          30000/1001 and 59.94 all survive. ``yuv420p`` needs even sizes:
+          an odd height or width is padded by one row or column, repeating
+          the edge, so the file is then one pixel taller or wider.
+        - ``mkv``: FFV1, lossless: reading it back gives the frames rounded
+          to 8 bits, exactly. RGB, tagged BT.709 primaries and transfer,
+          full range; any size.
         - ``gif``: one 256-colour palette per frame, looping forever; the
           rate becomes ``100 / round(100 / fps)``, at most 50.
         - ``png-dir``: ``frame_00000.png``, ... and ``meta.json`` (the fps)
-          in the folder ``path``. Earlier frames of that name beyond the new
-          last one are removed; other files are left alone, but a folder
-          holding other images is refused, since they would be read as frames.
+          in the folder ``path``; lossless (8 bits). Earlier frames of that
+          name beyond the new last one are removed; other files are left
+          alone, but a folder holding other images is refused, since they
+          would be read as frames.
         - ``npz``: ``frames``, float32 ``(T, H, W, C)``, and ``fps``; lossless.
         - ``npy``: float32 ``(T, H, W, C)``; lossless, without the fps.
-    crf : int
-        H.264 constant rate factor, 0 to 51; lower is better and larger.
+    lossless : bool
+        Refuse a format that changes the frames (mp4, gif) instead of
+        writing it: for when an exact copy matters.
+    crf : float, optional
+        mp4 only: H.264 constant rate factor, 0 to 51; lower is better and
+        larger. Default 18 (visually lossless for most content).
+    pixel_format : {"yuv420p", "yuv444p"}, optional
+        mp4 only. ``yuv420p`` (the default) keeps colour at half the
+        resolution and plays everywhere (browsers, QuickTime, phones,
+        hardware decoders); ``yuv444p`` keeps colour at full resolution (with
+        ``crf=0`` within 2 levels of 255 of the frames), but Safari,
+        Firefox, QuickTime and most hardware decoders cannot play it;
+        FFmpeg-based players (VLC, mpv, PsychoPy) can.
 
     Returns
     -------
@@ -463,12 +585,17 @@ def write_video(video, path, *, fps: float | None = None, format: str | None = N
     Raises
     ------
     VideoError
-        On an array without ``fps``, an unwritable format or an encoder error.
+        Before anything is written: on an array without ``fps``, an
+        unwritable format, ``lossless`` with a lossy format, ``crf`` or
+        ``pixel_format`` for a format other than mp4, or values out of range;
+        and on an encoder error.
 
     Examples
     --------
     >>> write_video(torch.rand(8, 32, 48, 3), "out/noise.mp4", fps=29.97)
     PosixPath('out/noise.mp4')
+    >>> write_video(torch.rand(8, 33, 47, 3), "out/noise.mkv", fps=30, lossless=True)
+    PosixPath('out/noise.mkv')
     """
     path = Path(path)
     if not isinstance(video, Video):
@@ -480,13 +607,14 @@ def write_video(video, path, *, fps: float | None = None, format: str | None = N
     fmt = format or video_format(path)
     if fmt not in WRITABLE_FORMATS:
         raise VideoError(f"{path}: cannot write format {fmt!r}; writable are {', '.join(WRITABLE_FORMATS)}")
-    if not (isinstance(crf, numbers.Real) and 0 <= crf <= 51):
-        raise VideoError(f"{path}: crf must be a number from 0 to 51, got {crf!r}")
+    _check_encoding(path, fmt, lossless, crf, pixel_format)
 
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         if fmt == "mp4":
-            _write_mp4(video, path, crf)
+            _write_h264(video, path, DEFAULT_CRF if crf is None else crf, pixel_format or PIXEL_FORMATS[0])
+        elif fmt == "mkv":
+            _write_ffv1(video, path)
         elif fmt == "gif":
             _write_gif(video, path)
         elif fmt == "png-dir":
@@ -501,6 +629,54 @@ def write_video(video, path, *, fps: float | None = None, format: str | None = N
     except av.FFmpegError as exc:
         raise VideoError(f"{path}: cannot encode the video ({exc})") from exc
     return path
+
+
+def round_trip_error(video: Video, path) -> tuple[float, float]:
+    """How far the video written at ``path`` is from ``video``: max and mean absolute error in levels of 255.
+
+    ``path`` is read back with :func:`read_video`. Files that hold 8 bits
+    (mp4, mkv, gif, PNG frames) are compared with the frames rounded to 8
+    bits, the best such a file can hold, so a lossless one gives exactly 0;
+    ``.npz`` and ``.npy`` with the float frames themselves. A padding row or
+    column (an odd size written as yuv420p) is left out.
+
+    Raises
+    ------
+    VideoError
+        If the file cannot be read, or holds another number of frames or a
+        smaller frame.
+
+    Examples
+    --------
+    >>> video = Video(torch.rand(3, 4, 16, 16), fps=25)
+    >>> round_trip_error(video, write_video(video, "out/exact.mkv"))
+    (0.0, 0.0)
+    """
+    back = read_video(path)
+    if back.num_frames != video.num_frames or back.height < video.height or back.width < video.width:
+        raise VideoError(
+            f"{path}: holds {back.num_frames} frames of {back.height}x{back.width}, not the {video.num_frames} of {video.height}x{video.width} written"
+        )
+    if video_format(path) in ("npz", "npy"):
+        error = (back.frames - video.frames.detach().cpu()).abs().mul(255).numpy()
+    else:
+        written = back.to_uint8()[:, : video.height, : video.width]
+        error = np.abs(written.astype(np.int16) - video.to_uint8())  # grey (C = 1) broadcasts over RGB
+    return float(error.max()), float(error.mean())
+
+
+def _check_encoding(path: Path, fmt: str, lossless: bool, crf, pixel_format) -> None:
+    """Refuse settings that do not apply to ``fmt``, before anything is written."""
+    if lossless and fmt not in LOSSLESS_FORMATS:
+        raise VideoError(f"{path}: {fmt} cannot be written losslessly ({_LOSSY_BECAUSE[fmt]}); for an exact copy write .mkv (FFV1), a PNG folder, .npz or .npy")
+    for name, value in (("a crf", crf), ("a pixel format", pixel_format)):
+        if value is not None and fmt != "mp4":
+            kind = "lossless" if fmt in LOSSLESS_FORMATS else "not H.264"
+            raise VideoError(f"{path}: {name} applies to H.264 (.mp4) only, and {fmt} is {kind}; leave it out, or write .mp4")
+    if crf is not None and (isinstance(crf, bool) or not isinstance(crf, numbers.Real) or not 0 <= crf <= 51):
+        raise VideoError(f"{path}: crf must be a number from 0 (best) to 51, got {crf!r}")
+    if pixel_format is not None and pixel_format not in PIXEL_FORMATS:
+        raise VideoError(f"{path}: pixel_format must be one of {', '.join(PIXEL_FORMATS)}, got {pixel_format!r}")
 
 
 def _check_int(name: str, value, minimum: int, where: str) -> int:
@@ -565,11 +741,25 @@ def _read_video_file(path: Path, start: int, num_frames: int | None, stride: int
             # islice ends decoding at the last frame kept, however long the file.
             for index, frame in enumerate(itertools.islice(container.decode(stream), stop)):
                 if index >= start and (index - start) % stride == 0:
-                    frames.append(frame.to_ndarray(format="rgb24"))
+                    frames.append(_frame_rgb(frame))
     except av.FFmpegError as exc:
         raise VideoError(f"{path}: cannot read this as a video ({exc}); is it a complete video file?") from exc
     _check_start(index + 1, start, str(path))
     return Video.from_array(np.stack(frames), float(rate) / stride, str(path))
+
+
+def _frame_rgb(frame: av.VideoFrame) -> np.ndarray:
+    """A decoded frame as RGB ``(H, W, 3)`` uint8: YUV converted with the matrix and range the frame declares."""
+    layout = frame.format
+    if layout.is_rgb or layout.has_palette or len(layout.components) < 3:
+        return frame.to_ndarray(format="rgb24")  # RGB, palette or grey: no matrix involved
+    full = frame.color_range == ColorRange.JPEG or layout.name.startswith("yuvj")
+    return frame.to_ndarray(
+        format="rgb24",
+        src_colorspace=_MATRICES.get(int(frame.colorspace), Colorspace.ITU601),
+        src_color_range=ColorRange.JPEG if full else ColorRange.MPEG,
+        interpolation=_TO_RGB,
+    )
 
 
 def _read_frame_folder(path: Path, start: int, num_frames: int | None, stride: int, fps: float | None) -> Video:
@@ -607,13 +797,17 @@ def _read_image(path: Path, fps: float | None) -> Video:
 
 
 def _folder_fps(path: Path) -> float:
+    """The frame rate in a frame folder's ``meta.json`` (``{"fps": 29.97}``), or the default without one."""
     meta = path / _META_NAME
     if not meta.is_file():
         return DEFAULT_FPS
     try:
-        return float(json.loads(meta.read_text())["fps"])
+        fps = json.loads(meta.read_text())["fps"]
     except (OSError, ValueError, TypeError, KeyError) as exc:
-        raise VideoError(f"{meta}: no readable frame rate ({exc!r}); fix or delete the file, or pass fps=") from exc
+        raise VideoError(f'{meta}: no readable frame rate ({exc!r}); write it as {{"fps": 30}}, delete the file, or pass fps=') from exc
+    if isinstance(fps, bool) or not isinstance(fps, numbers.Real):
+        raise VideoError(f'{meta}: "fps" must be a number, e.g. {{"fps": 30}}, got {fps!r}; fix or delete the file, or pass fps=')
+    return _check_fps(fps, str(meta))
 
 
 def _read_array_file(path: Path, fps: float | None) -> Video:
@@ -651,17 +845,45 @@ def _rgb(frames: np.ndarray) -> np.ndarray:
     return np.repeat(frames, 3, axis=-1) if frames.shape[-1] == 1 else frames
 
 
-def _write_mp4(video: Video, path: Path, crf: float) -> None:
-    # yuv420p stores colour at half resolution, so it needs even sizes.
-    frames = np.pad(_rgb(video.to_uint8()), ((0, 0), (0, video.height % 2), (0, video.width % 2), (0, 0)), mode="edge")
+def _write_h264(video: Video, path: Path, crf: float, pixel_format: str) -> None:
+    frames = _rgb(video.to_uint8())
+    if pixel_format == "yuv420p":
+        # colour at half resolution needs even sizes
+        frames = np.pad(frames, ((0, 0), (0, video.height % 2), (0, video.width % 2), (0, 0)), mode="edge")
     rate = Fraction(video.fps).limit_denominator(1001)
     with _replacing(path) as tmp, av.open(str(tmp), "w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=rate, options={"crf": str(crf)})
         stream.height, stream.width = frames.shape[1:3]
-        stream.pix_fmt = "yuv420p"
+        stream.pix_fmt = pixel_format
+        _tag_colour(stream.codec_context, matrix=_BT709, color_range=ColorRange.MPEG)
         for pixels in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
+            # converted here, with the matrix the file is tagged with: the encoder's own conversion would use BT.601
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24").reformat(
+                format=pixel_format, dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG, interpolation=_TO_YUV
+            )
+            container.mux(stream.encode(frame))
         container.mux(stream.encode())
+
+
+def _write_ffv1(video: Video, path: Path) -> None:
+    # FFV1's 8-bit RGB layout is bgr0; it codes R, G and B losslessly (a reversible colour transform inside).
+    rate = Fraction(video.fps).limit_denominator(1001)
+    with _replacing(path) as tmp, av.open(str(tmp), "w", format="matroska") as container:
+        stream = container.add_stream("ffv1", rate=rate)
+        stream.height, stream.width = video.height, video.width
+        stream.pix_fmt = "bgr0"
+        _tag_colour(stream.codec_context, matrix=_RGB_MATRIX, color_range=ColorRange.JPEG)
+        for pixels in _rgb(video.to_uint8()):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24").reformat(format="bgr0")))
+        container.mux(stream.encode())
+
+
+def _tag_colour(context, *, matrix: int, color_range: ColorRange) -> None:
+    """Declare BT.709 primaries and transfer, and the matrix and range, in the stream written."""
+    context.color_primaries = _BT709
+    context.color_trc = _BT709
+    context.colorspace = matrix
+    context.color_range = int(color_range)
 
 
 def _write_gif(video: Video, path: Path) -> None:
@@ -688,6 +910,17 @@ def _palette_image(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     palette[:, 0] = 255
     palette[: len(colours), 1:] = colours
     return np.asarray(image), palette
+
+
+def _animated_png(video: Video) -> bytes:
+    """The video as an animated PNG (lossless, looping) that plays at its frame rate."""
+    images = [Image.fromarray(pixels[..., 0] if video.channels == 1 else pixels) for pixels in video.to_uint8()]
+    # whole milliseconds per frame, chosen so that the running time stays exact (30 fps: 33, 34, 33, ...)
+    ends = np.round(1000 * np.arange(1, video.num_frames + 1) / video.fps)
+    durations = np.maximum(np.diff(ends, prepend=0), 1).astype(int).tolist()
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="PNG", save_all=True, append_images=images[1:], duration=durations, loop=0)
+    return buffer.getvalue()
 
 
 def _write_frame_folder(video: Video, folder: Path) -> None:

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from stst_core._errors import VideoError
-from stst_core._video import Video, read_video, video_format, write_video
+from stst_core._video import Video, read_video, round_trip_error, video_format, write_video
 
 
 def moving_gradient(num_frames: int = 8, height: int = 32, width: int = 48) -> np.ndarray:
@@ -34,6 +34,20 @@ def mean_abs_error(a: Video, b: Video) -> float:
     return (a.frames - b.frames).abs().mean().item()
 
 
+def colour_bars(num_frames: int = 2, height: int = 16, width: int = 64) -> np.ndarray:
+    """Saturated and grey bars, where the RGB/YUV matrix matters most: (T, H, W, 3) uint8."""
+    levels = [(255, 255, 255), (255, 255, 0), (0, 255, 255), (0, 255, 0), (255, 0, 255), (255, 0, 0), (0, 0, 255), (0, 0, 0), (64, 64, 64), (191, 128, 32)]
+    columns = np.array(levels, np.uint8)[np.arange(width) * len(levels) // width]
+    return np.broadcast_to(columns, (num_frames, height, width, 3)).copy()
+
+
+def bt709_ycbcr(rgb: np.ndarray) -> np.ndarray:
+    """Limited-range Y'CbCr planes (3, ...) of 8-bit RGB by the formulas of ITU-R BT.709 itself (Kr 0.2126, Kb 0.0722)."""
+    r, g, b = np.moveaxis(rgb / 255, -1, 0)
+    y = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    return np.stack([16 + 219 * y, 128 + 224 * (b - y) / 1.8556, 128 + 224 * (r - y) / 1.5748])
+
+
 def raises_naming(path, problem: str):
     """pytest.raises for a VideoError whose message names ``path`` and matches ``problem``."""
     return pytest.raises(VideoError, match=f"(?s){re.escape(str(path))}.*{problem}|{problem}.*{re.escape(str(path))}")
@@ -46,6 +60,7 @@ def raises_naming(path, problem: str):
     "name, fps, max_error",
     [
         ("clip.mp4", 30, 0.03),  # H.264 with half-resolution colour
+        ("clip.mkv", 30, 0),  # FFV1
         ("clip.gif", 100 / 3, 0.03),  # 256 colours; a 3/100 s delay per frame
         ("frames", 30, 0),
         ("clip.npz", 30, 0),
@@ -112,7 +127,7 @@ def test_mp4_pads_odd_sizes_by_repeating_the_edge(tmp_path):
 def test_grey_is_kept_when_written_and_made_rgb_when_read(tmp_path):
     grey = Video.from_array(moving_gradient()[..., 1], fps=30)
     assert grey.channels == 1
-    for name in ("grey.mp4", "grey.gif", "grey-frames", "grey.npz", "grey.npy"):
+    for name in ("grey.mp4", "grey.mkv", "grey.gif", "grey-frames", "grey.npz", "grey.npy"):
         back = read_video(write_video(grey, tmp_path / name))
         assert back.shape == (3, 8, 32, 48)
         assert torch.equal(back.frames[0], back.frames[1]) and torch.equal(back.frames[1], back.frames[2])
@@ -137,6 +152,151 @@ def test_failed_write_leaves_the_earlier_file(tmp_path, video, monkeypatch):
 
     assert path.read_bytes() == before
     assert [file.name for file in tmp_path.iterdir()] == ["clip.npz"]
+
+
+# Quality and colour ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["clip.mkv", "frames"])
+def test_lossless_files_hold_the_frames_rounded_to_8_bits_exactly(tmp_path, name):
+    # floats between the 8-bit levels, an odd size (which 4:2:0 could not hold), saturated colours
+    video = Video(torch.rand(3, 5, 33, 47, generator=torch.Generator().manual_seed(0)), fps=30)
+
+    path = write_video(video, tmp_path / name, lossless=True)
+
+    back = read_video(path)
+    assert back.shape == video.shape
+    np.testing.assert_array_equal(back.to_uint8(), video.to_uint8())
+    assert round_trip_error(video, path) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    "options, max_error, mean_error",
+    [
+        # measured on the moving gradient (32x48): the bounds are those figures plus a margin
+        ({}, 24, 3.7),  # yuv420p, crf 18: the default
+        ({"crf": 0}, 15, 2.3),  # 4:2:0 without coding loss: what half-resolution colour costs
+        ({"pixel_format": "yuv444p"}, 24, 3.1),
+        ({"pixel_format": "yuv444p", "crf": 0}, 2, 0.45),  # only 8-bit RGB->YUV->RGB rounding is left
+    ],
+)
+def test_h264_error_is_bounded(tmp_path, video, options, max_error, mean_error):
+    path = write_video(video, tmp_path / "clip.mp4", **options)
+    largest, mean = round_trip_error(video, path)
+    assert largest <= max_error and mean <= mean_error
+    assert mean > 0.1  # lossy: a reading that compared the file with itself would give 0
+
+
+def test_full_resolution_colour_keeps_fine_colour_detail(tmp_path):
+    # one-pixel colour stripes: 4:2:0 averages each pair of columns into one colour
+    stripes = np.zeros((2, 16, 32, 3), np.uint8)
+    stripes[:, :, ::2, 0] = 255
+    stripes[:, :, 1::2, 2] = 255
+    video = Video.from_array(stripes, fps=25)
+    half = round_trip_error(video, write_video(video, tmp_path / "420.mp4", crf=0))
+    full = round_trip_error(video, write_video(video, tmp_path / "444.mp4", crf=0, pixel_format="yuv444p"))
+    assert half[1] > 40 and full[0] <= 2
+
+
+def test_mp4_is_converted_with_the_bt709_matrix(tmp_path):
+    bars = colour_bars()
+    path = write_video(bars, tmp_path / "bars.mp4", fps=25, crf=0, pixel_format="yuv444p")  # crf 0: lossless in YUV
+    with av.open(str(path)) as container:
+        planes = next(container.decode(video=0)).to_ndarray()  # yuv444p as stored: (3, H, W)
+    assert np.abs(planes - bt709_ycbcr(bars[0])).max() <= 1
+    # the old, untagged conversion (BT.601) puts pure red at Y = 81, not 63
+    assert planes[0, 0, 35] == pytest.approx(16 + 219 * 0.2126, abs=1)
+
+
+def test_colour_is_tagged_in_the_written_stream(tmp_path, video):
+    with av.open(str(write_video(video, tmp_path / "clip.mp4"))) as container:
+        context = container.streams.video[0].codec_context
+        # BT.709 primaries, transfer and matrix; limited (MPEG) range
+        assert (context.color_primaries, context.color_trc, context.colorspace, context.color_range) == (1, 1, 1, 1)
+    with av.open(str(write_video(video, tmp_path / "clip.mkv"))) as container:
+        context = container.streams.video[0].codec_context
+        # BT.709 primaries and transfer; the planes are RGB themselves (matrix 0), full range
+        assert (context.color_primaries, context.color_trc, context.colorspace, context.color_range) == (1, 1, 0, 2)
+        assert context.name == "ffv1"
+
+
+def _encode_yuv444(path, frames: np.ndarray, matrix: str, full_range: bool, tagged: bool) -> None:
+    """An H.264 file converted with ``matrix`` (as other software writes them), tagged or not."""
+    colour_range = av.video.reformatter.ColorRange.JPEG if full_range else av.video.reformatter.ColorRange.MPEG
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25, options={"crf": "0"})
+        stream.height, stream.width = frames.shape[1:3]
+        stream.pix_fmt = "yuv444p"
+        if tagged:
+            stream.codec_context.colorspace = {"ITU709": 1, "ITU601": 6}[matrix]  # BT.709, SMPTE 170M
+            stream.codec_context.color_range = int(colour_range)
+        for pixels in frames:
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            frame = frame.reformat(format="yuv444p", dst_colorspace=matrix, dst_color_range=colour_range, interpolation="BILINEAR")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+
+
+@pytest.mark.parametrize(
+    "matrix, full_range, tagged",
+    [("ITU709", False, True), ("ITU601", False, True), ("ITU709", True, True), ("ITU601", False, False)],  # untagged: BT.601, as FFmpeg reads it
+)
+def test_reading_converts_with_the_matrix_and_range_the_file_declares(tmp_path, matrix, full_range, tagged):
+    bars = colour_bars()
+    path = tmp_path / "bars.mp4"
+    _encode_yuv444(path, bars, matrix, full_range, tagged)
+
+    back = read_video(path).to_uint8()
+
+    assert np.abs(back.astype(int) - bars).max() <= 3  # 8-bit YUV rounding, twice
+
+
+def test_round_trip_error_ignores_padding_and_compares_floats_of_arrays(tmp_path):
+    odd = Video.from_array(moving_gradient(height=33, width=49), fps=30)
+    path = write_video(odd, tmp_path / "odd.mp4")
+    expected = np.abs(read_video(path).to_uint8()[:, :33, :49].astype(int) - odd.to_uint8())
+    assert round_trip_error(odd, path) == (expected.max(), pytest.approx(expected.mean()))
+
+    video = Video(torch.rand(3, 2, 8, 8), fps=25)
+    assert round_trip_error(video, write_video(video, tmp_path / "clip.npz")) == (0.0, 0.0)
+    assert round_trip_error(video, write_video(video, tmp_path / "frames")) == (0.0, 0.0)  # against the frames rounded to 8 bits
+    # arrays are compared as floats: 8-bit values in an .npz are up to half a level off
+    largest, _ = round_trip_error(video, write_video(Video.from_array(video.to_uint8(), fps=25), tmp_path / "rounded.npz"))
+    assert 0 < largest <= 0.5
+    with raises_naming(tmp_path / "odd.mp4", "holds 8 frames of 34x50, not the 2 of 8x8 written"):
+        round_trip_error(video, tmp_path / "odd.mp4")
+
+
+@pytest.mark.parametrize(
+    "name, options, problem",
+    [
+        ("clip.gif", {"lossless": True}, "gif cannot be written losslessly \\(GIF keeps 256 colours per frame\\); for an exact copy write .mkv"),
+        ("clip.mp4", {"lossless": True}, "mp4 cannot be written losslessly \\(H.264 stores YUV"),
+        ("clip.mkv", {"crf": 10}, "a crf applies to H.264 \\(.mp4\\) only, and mkv is lossless"),
+        ("clip.gif", {"pixel_format": "yuv444p"}, "a pixel format applies to H.264 \\(.mp4\\) only, and gif is not H.264"),
+        ("frames", {"crf": 0}, "a crf applies to H.264"),
+        ("clip.mp4", {"crf": 52}, "crf must be a number from 0 \\(best\\) to 51, got 52"),
+        ("clip.mp4", {"crf": True}, "crf must be a number"),
+        ("clip.mp4", {"pixel_format": "yuv422p"}, "pixel_format must be one of yuv420p, yuv444p, got 'yuv422p'"),
+    ],
+)
+def test_settings_that_do_not_fit_the_format_are_refused_before_writing(tmp_path, video, name, options, problem):
+    path = tmp_path / name
+    with raises_naming(path, problem):
+        write_video(video, path, **options)
+    assert not path.exists()
+
+
+def test_sizes_are_kept_where_the_format_allows(tmp_path):
+    odd = Video.from_array(moving_gradient(num_frames=2, height=33, width=49), fps=30)
+    assert read_video(write_video(odd, tmp_path / "odd.mkv")).shape == (3, 2, 33, 49)
+    assert read_video(write_video(odd, tmp_path / "odd.mp4", pixel_format="yuv444p")).shape == (3, 2, 33, 49)
+    assert read_video(write_video(odd, tmp_path / "odd.gif")).shape == (3, 2, 33, 49)
+
+
+@pytest.mark.parametrize("fps", [30, 29.97, 30000 / 1001, 12.5])
+def test_mkv_keeps_fps(tmp_path, video, fps):
+    assert read_video(write_video(video, tmp_path / "clip.mkv", fps=fps)).fps == pytest.approx(fps, rel=1e-9)
 
 
 # Frame folders ---------------------------------------------------------------
@@ -300,6 +460,36 @@ def test_fps_argument_sets_folders_and_arrays_but_not_video_files(tmp_path, vide
     for name in ("frames", "clip.npz", "clip.npy"):
         assert read_video(write_video(video, tmp_path / name), fps=50).fps == 50
     assert read_video(write_video(video, tmp_path / "clip.mp4"), fps=50).fps == 30
+
+
+def test_frame_folder_meta_json(tmp_path, video):
+    folder = write_video(video, tmp_path / "frames", fps=29.97)
+    assert (folder / "meta.json").read_text() == '{"fps": 29.97}\n'
+    (folder / "meta.json").write_text('{"fps": 12, "source": "my camera"}')  # other keys are the user's
+    assert read_video(folder).fps == 12
+    assert read_video(folder, stride=2).fps == 6
+    (folder / "meta.json").unlink()
+    assert read_video(folder).fps == 25  # no meta.json: the default
+
+
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        ("{not json", "no readable frame rate"),
+        ('{"rate": 30}', "no readable frame rate \\(KeyError\\('fps'\\)\\)"),
+        ("[30]", "no readable frame rate"),
+        ('{"fps": "30"}', '"fps" must be a number, e.g. {"fps": 30}, got \'30\''),
+        ('{"fps": true}', '"fps" must be a number'),
+        ('{"fps": -1}', "fps must be a positive number, got -1"),
+        ('{"fps": NaN}', "fps must be a positive number, got nan"),
+    ],
+)
+def test_frame_folder_meta_json_must_hold_a_rate(tmp_path, video, content, problem):
+    folder = write_video(video, tmp_path / "frames")
+    (folder / "meta.json").write_text(content)
+    with raises_naming(folder / "meta.json", problem):
+        read_video(folder)
+    assert read_video(folder, fps=10).fps == 10  # fps= does not read the file at all
 
 
 def test_npz_without_frames_key_uses_its_only_array(tmp_path):
@@ -468,7 +658,7 @@ def test_writing_an_array_needs_fps(tmp_path):
 
 def test_writing_an_unwritable_format(tmp_path, video):
     path = tmp_path / "clip.avi"
-    with raises_naming(path, "cannot write format 'avi'; writable are mp4, gif, png-dir, npz, npy"):
+    with raises_naming(path, "cannot write format 'avi'; writable are mp4, mkv, gif, png-dir, npz, npy"):
         write_video(video, path)
 
 
