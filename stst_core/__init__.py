@@ -29,7 +29,7 @@ from ._backbone import (
     list_backbones,
     unfold_time,
 )
-from ._config import StreamConfig, apply_overrides, complete_weights, resolve_config
+from ._config import Range, StreamConfig, apply_overrides, complete_weights, resolve_config
 from ._device import available_devices, resolve_device
 from ._errors import BackboneError, ConfigError, RegistryError, STSTError, VideoError, WeightsError
 from ._losses import compare_prepared, create_loss, list_losses, prepare_target
@@ -52,7 +52,7 @@ _LAZY = {
     "._activations": ("ActivationStore", "activation_layer", "extract", "is_activation_store", "load_inputs"),
     "._comparison": ("Selection", "compare", "plot_comparison", "to_rsatoolbox"),
     "._learned": ("card_path", "data_fingerprints", "fit", "load_model", "save_model"),
-    "._metrics": ("check_comparable", "create_metric", "create_metrics", "evaluate_metrics", "list_metrics", "read_stimulus"),
+    "._metrics": ("Metric", "check_comparable", "create_metric", "create_metrics", "evaluate_metrics", "list_metrics", "read_stimulus"),
     "._optim": ("LBFGS", "NGD", "Adam", "Stepper", "make_stepper", "minimize", "value_and_grad"),
     "._report": ("contact_sheet", "loss_curves", "pick_frames"),
     "._store": ("Array", "StimulusStore", "StoreLayout", "is_store", "open_store", "toolkit_versions", "video_fingerprint"),
@@ -97,9 +97,11 @@ __all__ = [
     "ConfigError",
     "LBFGS",
     "LayerSpec",
+    "Metric",
     "NGD",
     "OptimizedSynthesizer",
     "PluginLoadWarning",
+    "Range",
     "RegistryError",
     "RunProgress",
     "STSTError",

@@ -16,7 +16,6 @@ Parameters are frozen and the module stays in eval mode.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -24,6 +23,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from ._device import resolve_device
 from ._errors import BackboneError, RegistryError
 from ._plugins import get_registry
 from ._weights import WeightsFile, is_weights_path
@@ -256,15 +256,16 @@ def create_backbone(
     >>> net(torch.rand(1, 3, 4, 64, 64), ["concat"])["concat"].shape  # doctest: +SKIP
     torch.Size([1, 320, 3, 64, 64])
     """
-    entry = get_registry("backbones").get(name)
+    registry = get_registry("backbones")
+    entry = registry.get(name)
     if weights is not None and not isinstance(weights, str):
         weights = str(weights)
-    _check_options(entry, options)
-    if entry.variant is not None:
-        options["variant"] = entry.variant
+    target = resolve_device(device) if device is not None else None  # an unknown device fails before anything is built
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = entry.factory(weights=weights, **options)
+        # options are checked against the factory's typed signature: an unknown key, a wrong type or a
+        # value out of its Range is a BackboneError naming the key, not a TypeError from inside the plugin
+        model = registry.create(name, weights=weights, **options)
     if not isinstance(model, Backbone):
         raise RegistryError(
             f"backbone {entry.name!r} from plugin {entry.plugin!r} returned {type(model).__name__}, "
@@ -273,31 +274,9 @@ def create_backbone(
     model.plugin = entry.plugin
     model.requires_grad_(False)
     model.eval()
-    if device is not None:
-        model.to(device)
+    if target is not None:
+        model.to(target)
     return model
-
-
-def _check_options(entry, options: Mapping[str, object]) -> None:
-    """Refuse options the factory does not take, naming those it does.
-
-    Without this a misspelt option, or one left over from another backbone
-    (a preset's ``options`` belong to the preset's backbone), surfaces as a
-    bare ``TypeError`` from inside the plugin's constructor.
-    """
-    try:
-        parameters = inspect.signature(entry.factory).parameters.values()
-    except (TypeError, ValueError):  # a builtin or C callable: let it speak for itself
-        return
-    if any(p.kind is p.VAR_KEYWORD for p in parameters):
-        return
-    accepted = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in ("weights", "variant")]
-    unknown = [key for key in options if key not in accepted]
-    if unknown:
-        raise BackboneError(
-            f"backbone {entry.name!r} (plugin {entry.plugin!r}) has no option(s) {', '.join(map(repr, unknown))}; "
-            f"its options: {', '.join(accepted) or 'none'} (`stst backbones info {entry.name}` describes them)"
-        )
 
 
 __all__ = [

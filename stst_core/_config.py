@@ -10,25 +10,34 @@ Overrides use dotted keys, with list positions as numbers, and TOML values
 (bare words are taken as strings)::
 
     --set octaves.0.steps=100 --set spatial.weights=random --set "spatial.style_layers=['relu1_1']"
+
+The same validator checks the keyword arguments of registered factories
+against their signatures (:func:`check_arguments`, used by
+``Registry.create``): a config dataclass and a metric's ``__init__`` declare
+their keys the same way, with type annotations, ``Literal`` choices and
+:class:`Range` bounds (``Annotated[int, Range(ge=1)]``). A string given where
+another type is expected is read as a TOML value (``"3"`` → 3, ``"true"`` →
+True), so options from a command line or an environment variable need no
+conversion of their own.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
+import inspect
 import json
-import sys
+import numbers
+import os
+import tomllib
 import types
 import typing
+from collections import abc
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Annotated, Any, Callable, Literal, Mapping, Sequence
 
 from ._errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 
 @dataclasses.dataclass
@@ -124,11 +133,201 @@ def merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """Bounds of a number, attached to its type with :data:`typing.Annotated`.
+
+    ``Annotated[int, Range(ge=1)]`` is an integer of at least 1,
+    ``Annotated[float, Range(gt=0)]`` a positive number and
+    ``Annotated[int, Range(ge=1, le=8)]`` an integer from 1 to 8. Config
+    dataclasses and the options of registered factories (backbones, losses,
+    metrics, synthesizers) are checked by one validator, which reads these
+    bounds and names the key in its error. The keywords are those of
+    ``annotated-types`` (whose ``Ge``, ``Gt``, ``Le``, ``Lt`` and ``Interval``
+    markers are understood as well).
+
+    Examples
+    --------
+    >>> from typing import Annotated
+    >>> def make(levels: Annotated[int, Range(ge=1, le=8)] = 4): ...
+    >>> check_arguments(make, {"levels": "9"}, label="backbone 'demo'")
+    Traceback (most recent call last):
+    ...
+    stst_core._errors.ConfigError: backbone 'demo': levels must be an integer from 1 to 8, got 9
+    """
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+
+
+_BOUNDS = ("ge", "gt", "le", "lt")
+_SYMBOLS = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<"}
+
+
+def _bounds(marker: Any) -> dict[str, Any]:
+    """The bounds a marker of ``Annotated`` declares (a :class:`Range` or an ``annotated_types`` one); ``{}`` for other markers."""
+    return {name: getattr(marker, name) for name in _BOUNDS if getattr(marker, name, None) is not None}
+
+
+def _within(bounds: Mapping[str, Any], value: Any) -> bool:
+    checks = {"ge": lambda b: value >= b, "gt": lambda b: value > b, "le": lambda b: value <= b, "lt": lambda b: value < b}
+    try:
+        return all(checks[name](bound) for name, bound in bounds.items())
+    except TypeError:  # not a number: the type check names the problem
+        return True
+
+
+def _describe_bounds(bounds: Mapping[str, Any]) -> str:
+    if set(bounds) == {"ge", "le"}:
+        return f"from {bounds['ge']!r} to {bounds['le']!r}"
+    return " and ".join(f"{_SYMBOLS[name]} {bound!r}" for name, bound in bounds.items())
+
+
+def describe(kind: Any) -> str:
+    """What a value of the annotation ``kind`` must be, in words (``"an integer ≥ 1"``, ``"one of 'max', 'avg'"``)."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if kind is Any or kind is inspect.Parameter.empty:
+        return "anything"
+    if origin is Annotated:
+        bounds = [_describe_bounds(b) for b in map(_bounds, kind.__metadata__) if b]
+        return " ".join([describe(args[0]), *bounds])
+    if origin is Literal:
+        return "one of " + ", ".join(map(repr, args))
+    if origin in (typing.Union, types.UnionType):
+        text = " or ".join(describe(a) for a in args if a is not type(None))
+        return text + " or None" if type(None) in args else text
+    if dataclasses.is_dataclass(kind) or (origin or kind) in (dict, abc.Mapping):
+        return "a table"
+    if (origin or kind) in (list, tuple, abc.Sequence):
+        return "a list"
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    if kind in names:
+        return names[kind]
+    return f"a {kind.__name__}" if isinstance(kind, type) else str(kind)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Rules:
+    """How one validation names a key in its errors, and what it does with a type it does not know.
+
+    Config schemas must use the types a TOML file can give (``strict``: any
+    other is a bug in the schema); a factory's signature may annotate anything
+    (``torch.device``, ``Video``), and what the validator does not know it
+    passes on unchecked.
+    """
+
+    name: Callable[[str], str]
+    strict: bool
+
+
+_CONFIG_RULES = _Rules(lambda where: f"config key {where!r}", strict=True)
+
+
+def _text(value: Any) -> Any:
+    """A string where another type is expected is read as a TOML value: ``"3"`` → 3, ``"true"`` → True, ``"[1, 2]"`` → [1, 2]."""
+    return parse_value(value) if isinstance(value, str) else value
+
+
+def _is_instance(kind: Any, value: Any) -> bool:
+    """Whether ``value`` already has the type ``kind`` (so that a union tries that member first)."""
+    while typing.get_origin(kind) is Annotated:
+        kind = typing.get_args(kind)[0]
+    if typing.get_origin(kind) is Literal:
+        return value in typing.get_args(kind)
+    plain = typing.get_origin(kind) or kind
+    if not isinstance(plain, type):
+        return False
+    return isinstance(value, plain) and not (isinstance(value, bool) and plain in (int, float))
+
+
+def _convert(kind: Any, value: Any, where: str, rules: _Rules = _CONFIG_RULES) -> Any:
+    """``value`` checked against the annotation ``kind`` and converted to it; a :class:`ConfigError` naming ``where`` otherwise."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+
+    def wrong() -> ConfigError:
+        return ConfigError(f"{rules.name(where)} must be {describe(kind)}, got {value!r}")
+
+    if kind is Any or kind is inspect.Parameter.empty:
+        return value
+    if origin is Annotated:
+        try:
+            converted = _convert(args[0], value, where, rules)
+        except ConfigError:
+            if args[0] in (bool, int, float, str):  # say the bounds too: "an integer from 1 to 8", not "an integer"
+                raise wrong() from None
+            raise
+        if not all(_within(_bounds(marker), converted) for marker in kind.__metadata__):
+            raise ConfigError(f"{rules.name(where)} must be {describe(kind)}, got {converted!r}")
+        return converted
+    if origin is Literal:
+        for candidate in (value, _text(value)):
+            if any(candidate == a and type(candidate) is type(a) for a in args):
+                return candidate
+        raise ConfigError(f"{rules.name(where)} must be one of {', '.join(map(repr, args))}; got {value!r}")
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        members = sorted((a for a in args if a is not type(None)), key=lambda a: not _is_instance(a, value))  # "3" for `int | str` stays a string
+        errors = []
+        for member in members:
+            try:
+                return _convert(member, value, where, rules)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        # an item of a list names its own position ("layers.0 must be a string"); anything else names the union
+        nested = len(errors) == 1 and not errors[0].startswith(f"{rules.name(where)} must be ")
+        raise ConfigError(errors[0]) if nested else wrong()
+    if dataclasses.is_dataclass(kind):
+        return value if isinstance(value, kind) else from_dict(kind, _text(value), where)
+    if (origin or kind) in (list, tuple, abc.Sequence):
+        if isinstance(value, str):
+            value = _text(value) if value.strip().startswith("[") else [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise wrong()
+        if (origin or kind) is tuple and args and args[-1] is not Ellipsis:  # tuple[int, int]: one type per position
+            if len(value) != len(args):
+                raise ConfigError(f"{rules.name(where)} must be a list of {len(args)}, got {value!r}")
+            return tuple(_convert(a, v, f"{where}.{i}", rules) for i, (a, v) in enumerate(zip(args, value)))
+        items = [_convert(args[0] if args else Any, v, f"{where}.{i}", rules) for i, v in enumerate(value)]
+        return tuple(items) if (origin or kind) is tuple else items
+    if (origin or kind) in (dict, abc.Mapping):
+        value = _text(value)
+        if not isinstance(value, Mapping):
+            raise wrong()
+        item = args[1] if len(args) == 2 else Any
+        return {str(k): _convert(item, v, f"{where}.{k}", rules) for k, v in value.items()}
+    if kind is bool:
+        if not isinstance(_text(value), bool):
+            raise wrong()
+        return _text(value)
+    if kind is int:
+        number = _text(value)
+        if isinstance(number, bool) or not isinstance(number, numbers.Integral):
+            raise wrong()
+        return int(number)
+    if kind is float:
+        number = _text(value)
+        if isinstance(number, bool) or not isinstance(number, numbers.Real):
+            raise wrong()
+        return float(number)
+    if kind is str:
+        if isinstance(value, os.PathLike):
+            return os.fspath(value)
+        if not isinstance(value, str):
+            raise wrong()
+        return value
+    if rules.strict:
+        raise ConfigError(f"{rules.name(where)}: unsupported type {kind}")  # a bug in the schema, not the input
+    return value
+
+
 def from_dict(cls: type, data: Mapping[str, Any], where: str = "") -> Any:
-    """Build dataclass ``cls`` from a mapping, checking keys and value types recursively."""
+    """Build dataclass ``cls`` from a mapping, checking keys and value types (and :class:`Range` bounds) recursively."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"config key {where or '(top level)'!r} must be a table, got {data!r}")
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
     if unknown:
@@ -143,55 +342,103 @@ def from_dict(cls: type, data: Mapping[str, Any], where: str = "") -> Any:
         raise ConfigError(f"config {where or '(top level)'}: {exc}") from exc
 
 
-def _convert(kind: Any, value: Any, where: str) -> Any:
-    origin, args = typing.get_origin(kind), typing.get_args(kind)
-    if kind is Any:
-        return value
-    if origin is Literal:
-        if value not in args:
-            raise ConfigError(f"config key {where!r} must be one of {', '.join(map(repr, args))}; got {value!r}")
-        return value
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for option in (a for a in args if a is not type(None)):
+def type_hints(function: Callable) -> dict[str, Any]:
+    """The annotations of ``function``'s parameters (of a class: of its ``__init__``), evaluated, ``Annotated`` kept.
+
+    An annotation that cannot be evaluated here (a name imported only for
+    type checkers) is left out: its key is still checked, its value is not.
+    """
+    target = function.__init__ if inspect.isclass(function) else function
+    try:
+        return typing.get_type_hints(target, include_extras=True)
+    except Exception:  # noqa: BLE001 - one bad annotation must not stop the others from being checked
+        namespace = getattr(inspect.unwrap(target), "__globals__", {})
+        hints = {}
+        for name, annotation in getattr(target, "__annotations__", {}).items():
             try:
-                return _convert(option, value, where)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[-1] if len(errors) == 1 else f"config key {where!r}: {value!r} fits none of {kind}")
-    if dataclasses.is_dataclass(kind):
-        return from_dict(kind, value, where)
-    if origin in (list, tuple, Sequence):
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"config key {where!r} must be a list, got {value!r}")
-        item = args[0] if args else Any
-        return [_convert(item, v, f"{where}.{i}") for i, v in enumerate(value)]
-    if origin in (dict, Mapping):
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"config key {where!r} must be a table, got {value!r}")
-        item = args[1] if len(args) == 2 else Any
-        return {str(k): _convert(item, v, f"{where}.{k}") for k, v in value.items()}
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"config key {where!r} must be true or false, got {value!r}")
-        return value
-    if kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"config key {where!r} must be an integer, got {value!r}")
-        return value
-    if kind is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"config key {where!r} must be a number, got {value!r}")
-        return float(value)
-    if kind is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"config key {where!r} must be a string, got {value!r}")
-        return value
-    raise ConfigError(f"config key {where!r}: unsupported type {kind}")  # a bug in the schema, not the input
+                hints[name] = eval(annotation, namespace) if isinstance(annotation, str) else annotation  # noqa: S307 - what typing does
+            except Exception:  # noqa: BLE001
+                continue
+        return hints
+
+
+def keyword_parameters(function: Callable) -> dict[str, inspect.Parameter] | None:
+    """The parameters of ``function`` that can be given by keyword; None when its signature cannot be read or it takes ``**kwargs``."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C callable
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return None
+    return {p.name: p for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def check_arguments(
+    function: Callable, values: Mapping[str, Any], *, label: str, plugin: str | None = None, hidden: Sequence[str] = (), hint: str = ""
+) -> dict[str, Any]:
+    """``values`` checked against the signature and type annotations of ``function``, converted as a config is.
+
+    The keyword arguments that a registered factory receives go through here
+    (:meth:`Registry.create <stst_core._registry.Registry.create>`), with the
+    same rules as a config file: ``"3"`` is taken as 3 where an integer is
+    expected, ``"true"`` as True, ``"a,b"`` as a list; :class:`Range` bounds
+    and ``Literal`` choices are enforced. A type the validator does not know
+    (``torch.device``) is passed on unchecked.
+
+    Parameters
+    ----------
+    function : callable
+        The factory (a class: the parameters of its ``__init__``).
+    values : mapping
+        The keyword arguments to give it.
+    label : str
+        How errors name the factory (``"metric 'flow'"``).
+    plugin : str, optional
+        The plugin that registered it, named when a key is unknown.
+    hidden : list of str
+        Parameters the caller supplies itself, left out of the list of options.
+    hint : str
+        Appended to the list of options when a key is unknown (where to read about them).
+
+    Returns
+    -------
+    dict
+        The converted keyword arguments.
+
+    Raises
+    ------
+    ConfigError
+        For a key ``function`` does not take (naming those it does), a
+        required one missing, or a value of the wrong type or out of bounds
+        (naming the key and what it must be).
+    """
+    parameters = keyword_parameters(function)
+    if parameters is not None:
+        unknown = [key for key in values if key not in parameters]
+        if unknown:
+            who = f"{label} (plugin {plugin!r})" if plugin else label
+            accepted = [name for name in parameters if name not in hidden]
+            close = [match for key in unknown for match in difflib.get_close_matches(key, accepted, n=1, cutoff=0.6)]
+            close_hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise ConfigError(f"{who} has no option(s) {', '.join(map(repr, unknown))}; its options: {', '.join(accepted) or 'none'}{hint}.{close_hint}")
+        missing = [name for name, p in parameters.items() if p.default is p.empty and name not in values]
+        if missing:
+            raise ConfigError(f"{label} needs the option(s) {', '.join(map(repr, missing))}")
+    hints = type_hints(function)
+    rules = _Rules(lambda where: f"{label}: {where}", strict=False)
+    return {key: _convert(hints.get(key, Any), value, key, rules) for key, value in values.items()}
+
+
+def describe_options(function: Callable, hidden: Sequence[str] = ()) -> dict[str, str]:
+    """``{option: "an integer ≥ 1, default 8"}`` for every keyword parameter of ``function`` (``{}`` when it takes ``**kwargs``)."""
+    hints = type_hints(function)
+    described = {}
+    for name, parameter in (keyword_parameters(function) or {}).items():
+        if name in hidden:
+            continue
+        text = describe(hints.get(name, Any))
+        described[name] = text + ("" if parameter.default is parameter.empty else f", default {parameter.default!r}")
+    return described
 
 
 def to_dict(config: Any) -> dict[str, Any]:

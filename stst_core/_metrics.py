@@ -1,4 +1,4 @@
-"""The metric contract: ``metric(generated, target) -> float | dict[str, float]``.
+"""The metric contract: ``metric(generated, target) -> float | dict[str, float]``, and its base class.
 
 A metric compares a generated video with its target, both
 :class:`~stst_core.Video`, and returns a number (or a mapping of named
@@ -7,34 +7,152 @@ different ones. Each metric documents what its numbers mean, their units and
 any exception to that direction (``novelty`` measures closeness to a copy:
 1 is an exact copy).
 
-Metrics are registered by name through ``stst_register_metrics``. As for
-losses, a plain function is used as it is, and a class is a factory whose
-keyword arguments are the metric's options
-(``create_metric("gram", backbone="msoe", weights="analytic")``).
+Metrics are registered by name through ``stst_register_metrics``. A plain
+function ``metric(generated, target)`` is used as it is and takes no options;
+a class is a factory whose typed keyword arguments are the metric's options
+(``create_metric("gram", backbone="msoe", weights="analytic")``), checked by
+:meth:`Registry.create <stst_core._registry.Registry.create>`. Subclasses of
+:class:`Metric` get the rest of the contract from the base: options as typed
+fields, the checks of the inputs and a flat record of the result.
 
 Two videos are comparable when their frames have the same size and they run
 at the same frame rate: statistics measured in pixels and frames (spatial
 frequency in cycles/pixel, speed in pixels/frame) mean different things
 otherwise. Their frame counts may differ. :func:`check_comparable` says what
-to do when they are not.
+to do when they are not; :func:`evaluate_metrics` checks it once before any
+metric runs, and a :class:`Metric` checks it again (with its own
+``min_frames``) whenever it is called.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
+import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any, ClassVar
 
+import torch
 from tqdm.auto import tqdm
 
+from ._config import check_arguments
 from ._errors import ConfigError, RegistryError, VideoError
-from ._plugins import build_registered, get_registry
-from ._store import StimulusStore, is_store
+from ._plugins import get_registry
 from ._video import Video, read_video
 
 MetricValue = float | Mapping[str, float]
-Metric = Callable[[Video, Video], MetricValue]
+MetricFunction = Callable[[Video, Video], MetricValue]
+
+# ITU-R BT.601 luma, as OpenCV's and Pillow's RGB → grey conversions and the first-party metrics
+LUMA = (0.299, 0.587, 0.114)
+
+
+@typing.dataclass_transform()
+class Metric:
+    """Base class of metrics: typed options, checked inputs, and the result as a flat record.
+
+    A subclass declares its options as annotated class attributes with
+    defaults (the class is made a :mod:`dataclass <dataclasses>`), and
+    implements :meth:`compare`::
+
+        class MeanLuminance(Metric):
+            # the docstring's first line is the summary shown in listings
+            name = "mean_luminance"
+            frames: Annotated[int, Range(ge=1)] | None = None  # only the first N frames
+
+            def compare(self, generated, target):
+                ...
+
+    ``create_metric`` (and the constructor itself) checks the options against
+    their annotations, so ``MeanLuminance(frames=0)`` is a
+    :class:`ConfigError` naming ``frames``. A subclass that needs more set-up
+    defines ``__post_init__`` and calls ``super().__post_init__()`` first.
+
+    Calling a metric, ``metric(generated, target)``:
+
+    1. checks that the two are comparable (:func:`check_comparable`: one frame
+       size, one frame rate, at least ``min_frames`` frames each), raising
+       :class:`VideoError` before :meth:`compare` runs;
+    2. makes their channels agree: when one video is grey and the other RGB,
+       the RGB one is reduced to luma (``0.299 R + 0.587 G + 0.114 B``), so
+       that a grey stimulus is judged on what it has; a metric with
+       ``needs_rgb = True`` (one that runs an RGB network) then gets grey
+       videos as three equal channels;
+    3. calls :meth:`compare` and returns its number, or mapping of numbers,
+       as plain floats (anything else is a :class:`RegistryError` naming the
+       metric).
+
+    Attributes
+    ----------
+    name : str
+        The name the metric is registered under, used in messages and in
+        :meth:`evaluate`'s keys (default: the class name).
+    summary : str
+        One line for listings and ``metrics.json``; default: the first line
+        of the class docstring.
+    min_frames : int
+        Frames each video needs (a class attribute, or a property when it
+        depends on the options).
+    needs_rgb : bool
+        Whether :meth:`compare` needs three channels.
+    """
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    min_frames: ClassVar[int] = 1
+    needs_rgb: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        doc = (cls.__dict__.get("__doc__") or "").strip()
+        if "summary" not in cls.__dict__:
+            cls.summary = doc.splitlines()[0] if doc else ""
+        if not cls.name:
+            cls.name = cls.__name__
+        dataclasses.dataclass(cls)
+
+    def __post_init__(self) -> None:
+        for key, value in check_arguments(type(self), self.settings, label=f"metric {self.name!r}").items():
+            setattr(self, key, value)
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The options and their values (``{"directions": 8}``): what rebuilds this metric, ``type(m)(**m.settings)``."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+
+    def compare(self, generated: Video, target: Video) -> MetricValue:
+        """The metric's value for two comparable videos with the same number of channels."""
+        raise NotImplementedError(f"{type(self).__name__} must implement compare(generated, target)")
+
+    def check_inputs(self, generated: Video, target: Video) -> tuple[Video, Video]:
+        """The two videos as :meth:`compare` receives them, or a :class:`VideoError` saying what to change."""
+        check_comparable(generated, target, metric=self.name, min_frames=self.min_frames)
+        if generated.channels != target.channels:
+            generated, target = (video if video.channels == 1 else grey(video) for video in (generated, target))
+        if self.needs_rgb and generated.channels == 1:
+            generated, target = (Video(v.frames.expand(3, -1, -1, -1).contiguous(), v.fps, v.source) for v in (generated, target))
+        return generated, target
+
+    def __call__(self, generated: Video, target: Video) -> MetricValue:
+        generated, target = self.check_inputs(generated, target)
+        value = self.compare(generated, target)
+        if isinstance(value, Mapping):
+            return {str(key): _number(self.name, v) for key, v in value.items()}
+        return _number(self.name, value)
+
+    def evaluate(self, generated: Video, target: Video) -> dict[str, float]:
+        """The result as a flat record: ``{name: value}``, or ``{name.key: value}`` per entry of a mapping."""
+        return flatten(self.name, self(generated, target))
+
+
+def grey(video: Video) -> Video:
+    """The luma ``0.299 R + 0.587 G + 0.114 B`` of an RGB video as a one-channel video (a grey one as it is)."""
+    if video.channels == 1:
+        return video
+    weights = torch.tensor(LUMA, dtype=video.frames.dtype, device=video.frames.device).view(3, 1, 1, 1)
+    return Video((video.frames * weights).sum(0, keepdim=True).clamp(0, 1), video.fps, video.source)
 
 
 def list_metrics(pattern: str | None = None) -> list[str]:
@@ -42,31 +160,35 @@ def list_metrics(pattern: str | None = None) -> list[str]:
     return get_registry("metrics").names(pattern)
 
 
-def create_metric(name: str, **options) -> Metric:
+def create_metric(name: str, **options) -> MetricFunction:
     """The metric registered as ``name``, built with ``options`` when it takes any.
 
     Parameters
     ----------
     name : str
-        A registered metric (``stst metrics --list`` or :func:`list_metrics`).
+        A registered metric (``stst metrics list`` or :func:`list_metrics`).
     **options
-        Keyword arguments of a metric that is a class; a metric that is a plain
-        function takes none.
+        Keyword arguments of a metric that is a class, checked against its
+        typed signature (``"16"`` is taken as 16 where an integer is
+        expected); a metric that is a plain function takes none.
 
     Raises
     ------
     RegistryError
         For an unknown name (with close matches).
     ConfigError
-        For options the metric does not take.
+        For an option the metric does not take (naming those it does) or a
+        bad value (naming the option and what it must be).
 
     Examples
     --------
-    >>> flow = create_metric("flow")                                       # doctest: +SKIP
+    >>> flow = create_metric("flow", directions=16)                        # doctest: +SKIP
     >>> flow(generated, target)                                            # doctest: +SKIP
     {'speed_histogram': 0.12, 'direction_histogram': 0.31, 'mean_speed': 0.4, 'smoothness': 0.02}
+    >>> create_metric("flow", directions=0)                                # doctest: +SKIP
+    ConfigError: metric 'flow': directions must be an integer ≥ 1, got 0
     """
-    return build_registered("metrics", name, options, what="metric")
+    return get_registry("metrics").create(name, **options)
 
 
 def resolve_metric_names(patterns: Iterable[str] | None = None) -> list[str]:
@@ -132,7 +254,7 @@ def _number(name: str, value) -> float:
     return float(value)
 
 
-def create_metrics(names: Iterable[str] | None = None, options: Mapping[str, Mapping] | None = None) -> dict[str, Metric]:
+def create_metrics(names: Iterable[str] | None = None, options: Mapping[str, Mapping] | None = None) -> dict[str, MetricFunction]:
     """Build the metrics matching ``names`` (names or wildcards; all by default), each with its ``options[name]``."""
     options = {k.lower(): v for k, v in (options or {}).items()}
     resolved = resolve_metric_names(names)
@@ -148,7 +270,7 @@ def evaluate_metrics(
     names: Sequence[str] | None = None,
     *,
     options: Mapping[str, Mapping] | None = None,
-    metrics: Mapping[str, Metric] | None = None,
+    metrics: Mapping[str, MetricFunction] | None = None,
     progress: bool = False,
 ) -> dict[str, float]:
     """Every metric of ``generated`` against ``target``, flattened to ``{name or name.key: value}``.
@@ -200,6 +322,8 @@ def read_stimulus(path: str | Path, *, start: int = 0, num_frames: int | None = 
     VideoError
         If the path does not exist or cannot be read.
     """
+    from ._store import StimulusStore, is_store  # zarr and xarray: only when a store is read
+
     path = Path(path)
     if is_store(path):
         store = StimulusStore(path)

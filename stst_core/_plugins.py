@@ -206,29 +206,22 @@ def plugin_host() -> PluginHost:
 
 
 def get_registry(kind: str) -> Registry:
-    """The registry of ``kind``: ``"backbones"``, ``"losses"``, ``"synthesizers"`` or ``"metrics"``."""
-    return _host.registry(kind)
+    """The registry of ``kind``: ``"backbones"``, ``"losses"``, ``"synthesizers"`` or ``"metrics"``.
 
+    ``get_registry(kind).create(name, **options)`` makes a registered thing
+    with its options checked against the factory's typed signature (an error
+    names the key); ``.names(pattern)``, ``.get(name)`` (plugin, summary) and
+    ``.options(name)`` (each option's type and default, in words) describe
+    what is there.
 
-def build_registered(kind: str, name: str, options: dict, *, what: str) -> Any:
-    """The ``kind`` registered as ``name``: a class is a factory called with ``options``, anything else is used as it is.
-
-    ``what`` names the kind in errors ("loss", "metric"); bad options or
-    options for a plain function are a :class:`ConfigError`.
+    Examples
+    --------
+    >>> get_registry("metrics").create("flow", directions="16")        # doctest: +SKIP
+    FlowDistance(directions=16)
+    >>> get_registry("metrics").options("flow")                       # doctest: +SKIP
+    {'directions': 'an integer ≥ 1, default 8'}
     """
-    import inspect
-
-    from ._errors import ConfigError
-
-    entry = get_registry(kind).get(name)
-    if inspect.isclass(entry.factory):
-        try:
-            return entry.factory(**options)
-        except TypeError as exc:
-            raise ConfigError(f"{what} {name!r}: bad options {options}: {exc}") from exc
-    if options:
-        raise ConfigError(f"{what} {name!r} takes no options, got {sorted(options)}")
-    return entry.factory
+    return _host.registry(kind)
 
 
 def plugin_infos() -> list[PluginInfo]:

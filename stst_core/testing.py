@@ -433,16 +433,22 @@ def check_backbone(name: str, *, weights: str | None = "random", clip=None, laye
 
 
 def check_metric(name: str, *, identical: float | None = 0.0, **options) -> None:
-    """The metric contract: ``identical`` (0) for a video and itself, finite numbers, and refusal of incomparable videos.
+    """The metric contract on small clips of noise, for a metric registered as ``name`` (built with ``options``).
 
-    Pass ``identical=None`` for a metric whose value for identical videos is
-    not fixed, or its documented value (``novelty``: 1).
+    Checks that it gives ``identical`` (0) for a video and its copy and
+    finite numbers otherwise; that it refuses videos of different frame sizes
+    with a :class:`~stst_core.VideoError`; that it takes grey videos, alone
+    and against an RGB target (finite numbers; ``identical`` for a grey video
+    and its copy); and, for a :class:`~stst_core.Metric`, that it has a
+    summary and that ``type(metric)(**metric.settings)`` gives the same
+    numbers. Pass ``identical=None`` for a metric whose value for identical
+    videos is not fixed, or its documented value (``novelty``: 1).
     """
     import math
 
     import torch
 
-    from . import Video, VideoError, create_metric
+    from . import Metric, Video, VideoError, create_metric
     from ._metrics import flatten
 
     metric = create_metric(name, **options)
@@ -451,16 +457,27 @@ def check_metric(name: str, *, identical: float | None = 0.0, **options) -> None
     frames = torch.cat([torch.roll(base, 2 * t, dims=3) for t in range(8)], dim=1)  # drifting noise
     video = Video(frames, fps=25.0, source="drifting noise")
     other = Video(torch.rand(3, 8, 32, 32, generator=generator), fps=25.0, source="white noise")
-    same = flatten(name, metric(video, Video(frames.clone(), fps=25.0, source="its copy")))
-    different = flatten(name, metric(other, video))
-    for key, value in {**same, **different}.items():
-        assert math.isfinite(value), f"{key}: {value} is not finite"
-    if identical is not None:
-        for key, value in same.items():
-            assert math.isclose(value, identical, abs_tol=1e-6), f"{key}: {value} for identical videos, expected {identical}"
+    grey = Video(frames.mean(0, keepdim=True), fps=25.0, source="grey drifting noise")
+
+    def values(generated: Video, target: Video) -> dict[str, float]:
+        found = flatten(name, metric(generated, target))
+        for key, value in found.items():
+            assert math.isfinite(value), f"{key}: {value} is not finite ({generated.source} against {target.source})"
+        return found
+
+    different = values(other, video)
+    values(grey, video)  # a grey stimulus of a colour target
+    for same in (values(video, Video(frames.clone(), fps=25.0, source="its copy")), values(grey, Video(grey.frames.clone(), fps=25.0, source="its copy"))):
+        if identical is not None:
+            for key, value in same.items():
+                assert math.isclose(value, identical, abs_tol=1e-6), f"{key}: {value} for identical videos, expected {identical}"
     small = Video(frames[:, :, :16, :16].contiguous(), fps=25.0, source="smaller")
     with pytest.raises(VideoError):
         metric(small, video)
+    if isinstance(metric, Metric):
+        assert metric.summary, f"metric {name!r}: no summary; the first line of its class docstring is what listings and metrics.json show"
+        again = flatten(name, type(metric)(**metric.settings)(other, video))
+        assert again == pytest.approx(different, nan_ok=True), f"metric {name!r}: rebuilt from its settings {metric.settings} it gives {again}, not {different}"
 
 
 def check_synthesizer(

@@ -117,3 +117,38 @@ def test_a_metric_that_is_not_zero_on_identical_videos_fails_the_suite():
     with registered_plugin(_Plugin(), name="bad-metric-under-test"):
         with pytest.raises(AssertionError, match="for identical videos, expected 0"):
             check_metric("always-one")
+
+
+def test_a_metric_without_a_summary_or_that_forgets_its_settings_fails_the_suite():
+    from stst_core import Metric
+
+    class Silent(Metric):
+        name = "silent"
+
+        def compare(self, generated, target):
+            return float((generated.frames.mean() - target.frames.mean()).abs())
+
+    class Forgetful(Silent):
+        """A level difference in percent; it overwrites its option, so its settings do not rebuild it."""
+
+        name = "forgetful"
+        scale: float = 1.0
+
+        def __post_init__(self):
+            super().__post_init__()
+            self.scale = self.scale * 100  # the bug: keep derived values in attributes of their own
+
+        def compare(self, generated, target):
+            return self.scale * super().compare(generated, target)
+
+    class _Plugin:
+        @hookimpl
+        def stst_register_metrics(self, register):
+            register("silent", Silent)
+            register("forgetful", Forgetful)
+
+    with registered_plugin(_Plugin(), name="metrics-under-test"):
+        with pytest.raises(AssertionError, match="no summary"):
+            check_metric("silent")
+        with pytest.raises(AssertionError, match="rebuilt from its settings"):
+            check_metric("forgetful")

@@ -1,6 +1,7 @@
 """Metrics on synthetic videos whose answers are known, and the core metric contract."""
 
 import math
+from typing import Annotated, ClassVar
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import stst_metrics
-from stst_core import ConfigError, RegistryError, Video, VideoError, hookimpl, write_video
+from stst_core import ConfigError, Metric, Range, RegistryError, Video, VideoError, get_registry, hookimpl, write_video
 from stst_core._metrics import check_comparable, create_metric, evaluate_metrics, list_metrics, read_stimulus
 from stst_core.testing import registered_plugin
 from stst_metrics import autocorrelation_curve, binned_power, flow_statistics, pixel_statistics
@@ -229,12 +230,43 @@ def test_gram_rejects_unknown_layers():
 
 
 def test_create_metric_options_are_checked():
-    with pytest.raises(ConfigError, match="bad options"):
+    with pytest.raises(ConfigError, match=r"metric 'flow' \(plugin 'metrics'\) has no option\(s\) 'nonsense'; its options: directions"):
         create_metric("flow", nonsense=1)
-    with pytest.raises(ConfigError, match="directions"):
+    with pytest.raises(ConfigError, match="^metric 'flow': directions must be an integer ≥ 1, got 0$"):
         create_metric("flow", directions=0)
     with pytest.raises(RegistryError, match="Did you mean 'flow'"):
         create_metric("flwo")
+    assert create_metric("flow", directions="16").directions == 16  # as a command line gives it
+
+
+@pytest.mark.parametrize(
+    "name, options, message",
+    [
+        ("power_spectrum", {"spatial_bins": 0}, "spatial_bins must be an integer ≥ 1, got 0"),
+        ("oriented_energy", {"levels": 0}, "levels must be an integer ≥ 1, got 0"),
+        ("oriented_energy", {"sigma": 0}, "sigma must be a number > 0, got 0.0"),
+        ("oriented_energy", {"speeds": [0.5, -1]}, r"speeds.1 must be a number > 0, got -1.0"),
+        ("oriented_energy", {"speeds": []}, "speeds must name at least one speed"),
+        ("autocorrelation", {"max_lag": "none"}, "max_lag must be an integer ≥ 1, got 'none'"),
+        ("pixels", {"bins": 1}, "bins must be an integer ≥ 2, got 1"),
+        ("novelty", {"min_std": -0.1}, "min_std must be a number ≥ 0, got -0.1"),
+        ("novelty", {"patch_size": 2.5}, "patch_size must be an integer ≥ 1, got 2.5"),
+        ("gram", {"chunk_frames": 0}, "chunk_frames must be an integer ≥ 1, got 0"),
+    ],
+)
+def test_each_metric_option_is_checked_by_its_annotation(name, options, message):
+    with pytest.raises(ConfigError, match=f"metric '{name}': {message}"):
+        create_metric(name, **options)
+    with pytest.raises(ConfigError, match=message):  # constructing the class checks them too
+        stst_metrics.METRICS[name](**options)
+
+
+def test_option_values_are_converted_and_kept(clip):
+    energy = create_metric("oriented_energy", speeds="1, 2", levels="1")
+    assert energy.settings == {"directions": 8, "speeds": (1.0, 2.0), "levels": 1, "sigma": 1.0, "pool": 2.0, "epsilon": 0.1}
+    rebuilt = type(energy)(**energy.settings)
+    assert rebuilt(reversed_(clip), clip) == energy(reversed_(clip), clip)
+    assert repr(create_metric("flow")) == "FlowDistance(directions=8)"
 
 
 def test_incomparable_videos_are_refused_with_advice(clip):
@@ -266,6 +298,86 @@ def test_plugin_metrics_are_flattened_and_checked(clip):
             evaluate_metrics(clip, clip, ["broken"])
         with pytest.raises(ConfigError, match="takes no options"):
             create_metric("brightness", scale=2)
+
+
+# -- a third-party metric on the base class ----------------------------------------------------
+
+
+class MeanLevel(Metric):
+    """Absolute difference of the mean grey level over the first frames (0 = as bright as the target)."""
+
+    name = "mean_level"
+    min_frames = 2
+
+    frames: Annotated[int, Range(ge=1)] = 2
+    calls: ClassVar[list] = []  # what compare() received: (generated channels, target channels)
+
+    def compare(self, generated, target):
+        self.calls.append((generated.channels, target.channels))
+        level = [float(v.frames[:, : self.frames].mean()) for v in (generated, target)]
+        return {"difference": abs(level[0] - level[1]), "generated": np.float32(level[0])}
+
+
+class ColourLevel(MeanLevel):
+    """The same, for a metric whose compare() needs RGB (a network's input)."""
+
+    name = "colour_level"
+    needs_rgb = True
+
+
+@pytest.fixture
+def third_party():
+    class Plugin:
+        @hookimpl
+        def stst_register_metrics(self, register):
+            register("mean_level", MeanLevel)
+            register("colour_level", ColourLevel)
+
+    MeanLevel.calls.clear()
+    with registered_plugin(Plugin(), name="third-party-metrics"):
+        yield
+
+
+def test_a_metric_on_the_base_class_works_through_evaluate_metrics(third_party, clip):
+    brighter = Video((clip.frames + 0.1).clamp(0, 1), clip.fps, "brighter")
+    expected = float((brighter.frames[:, :3].mean() - clip.frames[:, :3].mean()).abs())
+    values = evaluate_metrics(brighter, clip, ["mean_level"], options={"mean_level": {"frames": "3"}})
+    assert values == {"mean_level.difference": pytest.approx(expected, abs=1e-6), "mean_level.generated": pytest.approx(float(brighter.frames[:, :3].mean()))}
+    assert all(type(v) is float for v in values.values())  # numpy numbers become plain floats
+    metric = create_metric("mean_level", frames=3)
+    assert metric.evaluate(brighter, clip) == values  # the record, keyed by the metric's name
+    assert (
+        get_registry("metrics").get("mean_level").summary == "Absolute difference of the mean grey level over the first frames (0 = as bright as the target)."
+    )
+    assert get_registry("metrics").options("mean_level") == {"frames": "an integer ≥ 1, default 2"}
+
+
+def test_the_base_checks_options_and_inputs_before_compare_runs(third_party, clip):
+    with pytest.raises(ConfigError, match=r"^metric 'mean_level': frames must be an integer ≥ 1, got 0$"):
+        create_metric("mean_level", frames=0)
+    with pytest.raises(ConfigError, match=r"^metric 'mean_level': frames must be an integer ≥ 1, got 'all'$"):
+        MeanLevel(frames="all")
+    metric = create_metric("mean_level")
+    with pytest.raises(VideoError, match=r"mean_level: .* is 24x24 .* 48x48"):
+        metric(Video(clip.frames[:, :, :24, :24].contiguous(), clip.fps), clip)
+    one = Video(clip.frames[:, :1].contiguous(), clip.fps, "one.mp4")
+    with pytest.raises(VideoError, match="mean_level needs at least 2 frames, but one.mp4 has 1"):
+        metric(one, one)
+    assert MeanLevel.calls == []  # compare() never saw a video it could not compare
+
+
+def test_grey_and_colour_videos_reach_compare_with_one_channel_count(third_party, clip):
+    luma = Video((clip.frames * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1, 1)).sum(0, keepdim=True), clip.fps, "grey")
+    assert create_metric("mean_level")(luma, clip)["difference"] == pytest.approx(0.0, abs=1e-6)  # the colour one judged as luma
+    assert create_metric("mean_level")(clip, clip)["difference"] == 0.0
+    create_metric("colour_level")(luma, clip)
+    assert MeanLevel.calls == [(1, 1), (3, 3), (3, 3)]  # colour_level needs RGB: grey becomes three equal channels
+
+
+def test_pixels_compares_grey_with_grey(clip):
+    luma = Video((clip.frames * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1, 1)).sum(0, keepdim=True), clip.fps, "grey")
+    values = create_metric("pixels")(luma, clip)
+    assert values["colour_histogram"] < 0.01 and values["mean_luminance"] < 1e-6  # luma histograms of both
 
 
 def test_read_stimulus_from_a_video_file(tmp_path, clip):

@@ -5,6 +5,7 @@ import textwrap
 import warnings
 
 import pytest
+import torch
 
 import stst_core
 from stst_core import PluginLoadWarning, get_registry, plugin_infos, reload_plugins
@@ -217,3 +218,59 @@ def test_a_backbone_that_breaks_its_contract_is_named(site):
         # an option the factory does not take (a typo, or left over from another backbone) is named
         with pytest.raises(stst_core.BackboneError, match=r"'liar' \(plugin 'sloppy'\) has no option\(s\) 'levels'; its options: none"):
             create_backbone("liar", levels=3)
+
+
+# -- one `create` per registry: options checked against the factory's typed signature ------------
+
+
+def test_every_registry_checks_options_against_the_typed_signature():
+    from stst_core import BackboneError, ConfigError, Video, create_backbone, create_loss, create_metric
+
+    # backbones: converted as a config is, and a bad value or key is a BackboneError naming it
+    net = create_backbone("random-multiscale", levels="2", channels="8", shared="false")
+    assert net.card.extra == {"levels": 2, "channels": 8, "kernel_size": 7, "shared": False}
+    with pytest.raises(BackboneError, match=r"^backbone 'random-multiscale': shared must be true or false, got 'maybe'$"):
+        create_backbone("random-multiscale", shared="maybe")
+    with pytest.raises(BackboneError, match=r"has no option\(s\) 'level'; its options: levels, channels, kernel_size, shared .*Did you mean 'levels'\?"):
+        create_backbone("random-multiscale", level=2)
+    # losses: Literal choices
+    assert create_loss("gram", normalization="chw", reduction="sum").reduction == "sum"
+    with pytest.raises(ConfigError, match=r"^loss 'gram': normalization must be one of 'locations', 'chw'; got 'pixels'$"):
+        create_loss("gram", normalization="pixels")
+    # metrics: Range bounds
+    assert create_metric("pixels", bins="16").bins == 16
+    with pytest.raises(ConfigError, match=r"^metric 'pixels': bins must be an integer ≥ 2, got 1$"):
+        create_metric("pixels", bins=1)
+    # synthesizers: a config given as a table is built and checked as a config file is
+    clip = Video(torch.rand(3, 2, 8, 8, generator=torch.Generator().manual_seed(0)), fps=25)
+    synthesizers = get_registry("synthesizers")
+    stps = synthesizers.create("stps", targets={"content": clip}, config={"mapping": "scale"}, seed="3")
+    assert stps.seed == 3 and stps.config.mapping == "scale"
+    with pytest.raises(ConfigError, match=r"^config key 'config.mapping' must be one of 'clip', 'scale', 'iterate'; got 'fold'$"):
+        synthesizers.create("stps", targets={"content": clip}, config={"mapping": "fold"})
+    with pytest.raises(
+        ConfigError, match=r"synthesizer 'stps' \(plugin 'stps'\) has no option\(s\) 'sead'; its options: targets, config, seed, device\. Did you mean 'seed'\?"
+    ):
+        synthesizers.create("stps", targets={"content": clip}, sead=1)
+
+
+def test_a_plugin_loss_that_prepares_must_compare():
+    from stst_core import create_loss
+
+    class HalfLoss:
+        """Prepares a target but forgot compare()."""
+
+        def prepare(self, target):
+            return target
+
+        def __call__(self, synthesised, target):
+            return (synthesised - target).square().mean()
+
+    class Plugin:
+        @stst_core.hookimpl
+        def stst_register_losses(self, register):
+            register("half", HalfLoss)
+
+    with registered_plugin(Plugin(), name="half-loss"):
+        with pytest.raises(RegistryError, match=r"loss 'half' \(plugin 'half-loss'\) defines prepare\(\) but not compare\(\)"):
+            create_loss("half")

@@ -8,6 +8,8 @@ time-averaged one of Tesfaldet et al.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 
 from stst_core import ConfigError, hookimpl
@@ -60,16 +62,12 @@ class GramLoss:
     (``"chw"``, Tesfaldet et al.). ``prepare`` computes a target's Gram matrix
     once; ``compare`` uses it. A target Gram matrix of batch 1 is compared
     with every sample.
+
+    The options are checked by ``create_loss`` against the ``Literal``
+    annotations (``normalization must be one of 'locations', 'chw'``).
     """
 
-    normalizations = ("locations", "chw")
-    reductions = ("mean", "sum")
-
-    def __init__(self, normalization: str = "locations", reduction: str = "mean"):
-        if normalization not in self.normalizations:
-            raise ConfigError(f"gram: normalization must be one of {self.normalizations}, got {normalization!r}")
-        if reduction not in self.reductions:
-            raise ConfigError(f"gram: reduction must be one of {self.reductions}, got {reduction!r}")
+    def __init__(self, normalization: Literal["locations", "chw"] = "locations", reduction: Literal["mean", "sum"] = "mean"):
         self.normalization = normalization
         self.reduction = reduction
 

@@ -17,14 +17,10 @@ from .novelty import Novelty
 from .pixels import PixelStatisticsDistance, pixel_statistics
 from .spectrum import PowerSpectrumDistance, binned_power
 
+# every metric is a stst_core.Metric, registered under its own name
 METRICS = {
-    "power_spectrum": PowerSpectrumDistance,
-    "oriented_energy": OrientedEnergyDistance,
-    "flow": FlowDistance,
-    "autocorrelation": AutocorrelationDistance,
-    "pixels": PixelStatisticsDistance,
-    "novelty": Novelty,
-    "gram": GramDistance,
+    metric.name: metric
+    for metric in (PowerSpectrumDistance, OrientedEnergyDistance, FlowDistance, AutocorrelationDistance, PixelStatisticsDistance, Novelty, GramDistance)
 }
 
 __all__ = [

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from stst_core import ConfigError, Video, check_comparable
+from stst_core import Metric, Video
 
-from .common import luma
+from .common import Count, luma
 
 
 def autocorrelation_curve(video: Video, max_lag: int | None = None) -> np.ndarray:
@@ -31,7 +31,7 @@ def autocorrelation_curve(video: Video, max_lag: int | None = None) -> np.ndarra
     return np.array([np.mean(z[: len(z) - lag] * z[lag:]) for lag in range(last + 1)])
 
 
-class AutocorrelationDistance:
+class AutocorrelationDistance(Metric):
     """RMS difference between the temporal autocorrelation curves of the luma videos, over lags 1 … L.
 
     A number in [0, 2]: 0 when frames decorrelate over time as in the target;
@@ -44,13 +44,12 @@ class AutocorrelationDistance:
         Longest lag in frames (default 16; at most the shorter clip's length − 1).
     """
 
-    def __init__(self, max_lag: int = 16):
-        if not isinstance(max_lag, int) or max_lag < 1:
-            raise ConfigError(f"autocorrelation: max_lag must be a positive integer, got {max_lag!r}")
-        self.max_lag = max_lag
+    name = "autocorrelation"
+    min_frames = 2
 
-    def __call__(self, generated: Video, target: Video) -> float:
-        check_comparable(generated, target, metric="autocorrelation", min_frames=2)
+    max_lag: Count = 16
+
+    def compare(self, generated: Video, target: Video) -> float:
         lag = min(self.max_lag, generated.num_frames - 1, target.num_frames - 1)
         a, b = autocorrelation_curve(generated, lag), autocorrelation_curve(target, lag)
         return float(np.sqrt(np.mean((a[1:] - b[1:]) ** 2)))

@@ -1,10 +1,15 @@
-"""What several metrics share: luma, histogram distances."""
+"""What several metrics share: luma, histogram distances, the type of a count option."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 
-from stst_core import Video
+from stst_core import Range, Video
+
+# an option that counts something (bins, directions, levels): an integer of at least 1
+Count = Annotated[int, Range(ge=1)]
 
 # ITU-R BT.601 luma, as OpenCV's and Pillow's RGB → grey conversions
 LUMA = (0.299, 0.587, 0.114)

@@ -38,13 +38,16 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 from scipy import ndimage
 
-from stst_core import ConfigError, Video, check_comparable
+from stst_core import ConfigError, Metric, Range, Video
 
-from .common import luma, total_variation_distance
+from .common import Count, luma, total_variation_distance
+
+Positive = Annotated[float, Range(gt=0)]
 
 AXES = {"t": 0, "y": 1, "x": 2}
 
@@ -155,7 +158,7 @@ def energy_distributions(video: Video, epsilons=None, *, directions=8, speeds=(0
     return distributions, used, steering
 
 
-class OrientedEnergyDistance:
+class OrientedEnergyDistance(Metric):
     """Distance between the distributions of local oriented spacetime energy over directions (3-D Gaussian derivatives).
 
     Returns a dict:
@@ -186,38 +189,33 @@ class OrientedEnergyDistance:
         The unstructured constant as a fraction of the target's mean energy.
     """
 
-    def __init__(self, directions: int = 8, speeds=(0.5, 1.5), levels: int = 2, sigma: float = 1.0, pool: float = 2.0, epsilon: float = 0.1):
-        if not isinstance(directions, int) or directions < 1:
-            raise ConfigError(f"oriented_energy: directions must be a positive integer, got {directions!r}")
-        if not isinstance(levels, int) or levels < 1:
-            raise ConfigError(f"oriented_energy: levels must be a positive integer, got {levels!r}")
-        if not speeds or any(s <= 0 for s in speeds):
-            raise ConfigError(f"oriented_energy: speeds must be positive numbers, got {speeds!r}")
-        if sigma <= 0 or pool <= 0 or epsilon <= 0:
-            raise ConfigError("oriented_energy: sigma, pool and epsilon must be positive")
-        self.options = {
-            "directions": directions,
-            "speeds": tuple(float(s) for s in speeds),
-            "levels": levels,
-            "sigma": float(sigma),
-            "pool": float(pool),
-            "epsilon": float(epsilon),
-        }
+    name = "oriented_energy"
+
+    directions: Count = 8
+    speeds: tuple[Positive, ...] = (0.5, 1.5)
+    levels: Count = 2
+    sigma: Positive = 1.0
+    pool: Positive = 2.0
+    epsilon: Positive = 0.1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.speeds:
+            raise ConfigError("metric 'oriented_energy': speeds must name at least one speed (px/frame), e.g. [0.5, 1.5]")
 
     @property
     def min_frames(self) -> int:
-        return 2 * max(1, math.ceil(2 * self.options["sigma"])) + 1
+        return 2 * max(1, math.ceil(2 * self.sigma)) + 1
 
-    def __call__(self, generated: Video, target: Video) -> dict[str, float]:
-        check_comparable(generated, target, metric="oriented_energy", min_frames=self.min_frames)
-        smallest = min(target.height, target.width) // 2 ** (self.options["levels"] - 1)
+    def compare(self, generated: Video, target: Video) -> dict[str, float]:
+        smallest = min(target.height, target.width) // 2 ** (self.levels - 1)
         if smallest < self.min_frames:
             raise ConfigError(
-                f"oriented_energy: frames of {target.height}x{target.width} are too small for {self.options['levels']} "
-                "pyramid levels; use fewer levels (--set oriented_energy.levels=1) or larger frames"
+                f"oriented_energy: frames of {target.height}x{target.width} are too small for {self.levels} "
+                "pyramid levels; use fewer levels (--option oriented_energy.levels=1) or larger frames"
             )
-        target_distributions, epsilons, _ = energy_distributions(target, **self.options)
-        generated_distributions, _, _ = energy_distributions(generated, epsilons, **self.options)
+        target_distributions, epsilons, _ = energy_distributions(target, **self.settings)
+        generated_distributions, _, _ = energy_distributions(generated, epsilons, **self.settings)
         pairs = list(zip(generated_distributions, target_distributions))
         return {
             "distribution": float(np.mean([total_variation_distance(a, b) for a, b in pairs])),

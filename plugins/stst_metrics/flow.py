@@ -30,9 +30,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from stst_core import ConfigError, Video, check_comparable
+from stst_core import ConfigError, Metric, Video
 
-from .common import luma, total_variation_distance
+from .common import Count, luma, total_variation_distance
 
 SPEED_EDGES = np.array([0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, np.inf])
 MIN_MOTION = 1e-3  # px/frame: a mean speed below this is "no motion", and has no directions
@@ -90,7 +90,7 @@ def flow_statistics(video: Video, *, directions: int = 8) -> FlowStatistics:
     )
 
 
-class FlowDistance:
+class FlowDistance(Metric):
     """Distances between optical-flow statistics (OpenCV Farnebäck): speed and direction histograms, mean speed, smoothness.
 
     Returns a dict:
@@ -112,13 +112,12 @@ class FlowDistance:
         Bins of the direction histogram (default 8: every 45°).
     """
 
-    def __init__(self, directions: int = 8):
-        if not isinstance(directions, int) or directions < 1:
-            raise ConfigError(f"flow: directions must be a positive integer, got {directions!r}")
-        self.directions = directions
+    name = "flow"
+    min_frames = 2
 
-    def __call__(self, generated: Video, target: Video) -> dict[str, float]:
-        check_comparable(generated, target, metric="flow", min_frames=2)
+    directions: Count = 8
+
+    def compare(self, generated: Video, target: Video) -> dict[str, float]:
         a = flow_statistics(generated, directions=self.directions)
         b = flow_statistics(target, directions=self.directions)
         return {

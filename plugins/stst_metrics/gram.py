@@ -14,14 +14,18 @@ backbone's temporal window overlapping), so memory stays bounded.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
-from stst_core import ConfigError, Video, check_comparable, create_backbone
+from stst_core import ConfigError, Metric, Video, create_backbone, resolve_device
+
+from .common import Count
 
 DEFAULT_SEED = 1234  # not 0, the synthesizers' default: a judge should not be the very network a method optimised
 
 
-class GramDistance:
+class GramDistance(Metric):
     """Relative Gram-matrix distance per layer of any registered backbone (default: a random multiscale network, no download).
 
     Returns ``{layer: d_l}`` (see :mod:`stst_metrics.gram`).
@@ -47,22 +51,26 @@ class GramDistance:
         Frames per forward pass (default 16).
     """
 
-    def __init__(
-        self,
-        backbone: str = "random-multiscale",
-        weights: str | None = None,
-        layers: list[str] | None = None,
-        seed: int = DEFAULT_SEED,
-        options: dict | None = None,
-        device: str = "cpu",
-        chunk_frames: int = 16,
-    ):
-        if not isinstance(chunk_frames, int) or chunk_frames < 1:
-            raise ConfigError(f"gram: chunk_frames must be a positive integer, got {chunk_frames!r}")
-        self.net = create_backbone(backbone, weights=weights, device=device, seed=seed, **dict(options or {}))
-        self.layers = self.net.resolve_layers(layers)  # an unknown layer fails here, naming the known ones
-        self.device = torch.device(device)
-        self.chunk_frames = max(chunk_frames, self.net.temporal_window)
+    name = "gram"
+    needs_rgb = True  # backbones take RGB: a grey video is given as three equal channels
+
+    backbone: str = "random-multiscale"
+    weights: str | None = None
+    layers: list[str] | None = None
+    seed: int = DEFAULT_SEED
+    options: dict[str, Any] | None = None
+    device: str = "cpu"
+    chunk_frames: Count = 16
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.torch_device = resolve_device(self.device)
+        self.net = create_backbone(self.backbone, weights=self.weights, device=self.device, seed=self.seed, **dict(self.options or {}))
+        self.layers = self.net.resolve_layers(self.layers)  # an unknown layer fails here, naming the known ones
+
+    @property
+    def min_frames(self) -> int:
+        return self.net.temporal_window
 
     @torch.no_grad()
     def gram_matrices(self, video: Video) -> dict[str, torch.Tensor]:
@@ -70,15 +78,16 @@ class GramDistance:
         window = self.net.temporal_window
         if video.num_frames < window:
             raise ConfigError(f"gram: backbone {self.net.card.name!r} looks at {window} frames at once; the video has {video.num_frames}")
-        batch = video.batch().to(self.device)
+        batch = video.batch().to(self.torch_device)
+        chunk_frames = max(self.chunk_frames, window)
         sums: dict[str, torch.Tensor] = {}
         counts: dict[str, int] = {}
         per_frame_layers = all(self.net.layers[name].axes.startswith("CT") for name in self.layers)
-        step = self.chunk_frames - (window - 1) if per_frame_layers else video.num_frames
+        step = chunk_frames - (window - 1) if per_frame_layers else video.num_frames
         start = 0
         while True:
             # chunks overlap by window − 1 frames, so that every output step is seen exactly once
-            chunk = batch[:, :, start : start + (self.chunk_frames if per_frame_layers else video.num_frames)]
+            chunk = batch[:, :, start : start + (chunk_frames if per_frame_layers else video.num_frames)]
             acts = self.net(chunk, self.layers)
             for name, act in acts.items():
                 flat = act.reshape(act.shape[0], act.shape[1], -1).double()[0]
@@ -89,8 +98,7 @@ class GramDistance:
                 break
         return {name: sums[name] / counts[name] for name in self.layers}
 
-    def __call__(self, generated: Video, target: Video) -> dict[str, float]:
-        check_comparable(generated, target, metric="gram", min_frames=self.net.temporal_window)
+    def compare(self, generated: Video, target: Video) -> dict[str, float]:
         a, b = self.gram_matrices(generated), self.gram_matrices(target)
         out = {}
         for name in self.layers:

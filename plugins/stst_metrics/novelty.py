@@ -20,11 +20,13 @@ time-reversed copies are not detected.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 
-from stst_core import ConfigError, Video, check_comparable
+from stst_core import Metric, Range, Video
 
-from .common import luma
+from .common import Count, luma
 
 
 def _window_sums(x: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
@@ -76,7 +78,7 @@ def best_patch_correlations(
     return np.clip(best, -1.0, 1.0)
 
 
-class Novelty:
+class Novelty(Metric):
     """Closeness to a copy of the target: the best correlation of generated spatiotemporal patches with any target patch (1 = exact copy).
 
     Returns a dict (the exception among the metrics: **higher means closer to
@@ -102,18 +104,18 @@ class Novelty:
         At most this many generated patches are matched (default 512).
     """
 
-    def __init__(self, patch_frames: int = 4, patch_size: int = 16, min_std: float = 0.01, max_patches: int = 512):
-        for name, value in (("patch_frames", patch_frames), ("patch_size", patch_size), ("max_patches", max_patches)):
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"novelty: {name} must be a positive integer, got {value!r}")
-        if min_std < 0:
-            raise ConfigError(f"novelty: min_std must be 0 or positive, got {min_std!r}")
-        self.patch = (patch_frames, patch_size, patch_size)
-        self.min_std = float(min_std)
-        self.max_patches = max_patches
+    name = "novelty"
 
-    def __call__(self, generated: Video, target: Video) -> dict[str, float]:
-        check_comparable(generated, target, metric="novelty")
+    patch_frames: Count = 4
+    patch_size: Count = 16
+    min_std: Annotated[float, Range(ge=0)] = 0.01
+    max_patches: Count = 512
+
+    @property
+    def patch(self) -> tuple[int, int, int]:
+        return (self.patch_frames, self.patch_size, self.patch_size)
+
+    def compare(self, generated: Video, target: Video) -> dict[str, float]:
         best = best_patch_correlations(luma(generated), luma(target), patch=self.patch, min_std=self.min_std, max_patches=self.max_patches)
         if not len(best):
             return {"max": float("nan"), "mean": float("nan")}

@@ -17,10 +17,11 @@ and on each colour channel, a histogram of 32 equal bins over [0, 1].
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 
-from stst_core import ConfigError, Video, check_comparable
+from stst_core import Metric, Range, Video
 
 from .common import luma, total_variation_distance
 
@@ -49,7 +50,7 @@ def pixel_statistics(video: Video, bins: int = 32) -> PixelStatistics:
     )
 
 
-class PixelStatisticsDistance:
+class PixelStatisticsDistance(Metric):
     """Differences in mean luminance, RMS contrast, kurtosis (of luma) and colour histograms.
 
     Returns a dict:
@@ -61,7 +62,8 @@ class PixelStatisticsDistance:
     ``colour_histogram``
         total-variation distance ``½ Σ |p − q|`` between the histograms of
         each colour channel, averaged over R, G and B (in [0, 1]; luma
-        histograms when either video is grey).
+        histograms when either video is grey: the base class then gives
+        both as luma).
 
     Parameters
     ----------
@@ -69,24 +71,15 @@ class PixelStatisticsDistance:
         Histogram bins per channel (default 32).
     """
 
-    def __init__(self, bins: int = 32):
-        if not isinstance(bins, int) or bins < 2:
-            raise ConfigError(f"pixels: bins must be an integer of at least 2, got {bins!r}")
-        self.bins = bins
+    name = "pixels"
 
-    def __call__(self, generated: Video, target: Video) -> dict[str, float]:
-        check_comparable(generated, target, metric="pixels")
+    bins: Annotated[int, Range(ge=2)] = 32
+
+    def compare(self, generated: Video, target: Video) -> dict[str, float]:
         a, b = pixel_statistics(generated, self.bins), pixel_statistics(target, self.bins)
-        if generated.channels != target.channels:  # compare grey with grey
-            a.histograms, b.histograms = (_luma_histogram(v, self.bins) for v in (generated, target))
         return {
             "mean_luminance": abs(a.mean_luminance - b.mean_luminance),
             "rms_contrast": abs(a.rms_contrast - b.rms_contrast),
             "kurtosis": abs(a.kurtosis - b.kurtosis),
             "colour_histogram": float(np.mean([total_variation_distance(p, q) for p, q in zip(a.histograms, b.histograms)])),
         }
-
-
-def _luma_histogram(video: Video, bins: int) -> np.ndarray:
-    g = luma(video)
-    return (np.histogram(g, bins=bins, range=(0.0, 1.0))[0] / g.size)[None]

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from stst_core import ConfigError, Video, check_comparable
+from stst_core import Metric, Video
 
-from .common import luma
+from .common import Count, luma
 
 FLOOR = 1e-10  # power floor inside the logarithm: far below the power of any visible structure (8-bit steps are ~1e-5²)
 
@@ -117,7 +117,7 @@ def log_power_distance(a: np.ndarray, b: np.ndarray, floor: float = FLOOR) -> fl
     return float(np.sqrt(np.mean(np.log10((a[both] + floor) / (b[both] + floor)) ** 2)))
 
 
-class PowerSpectrumDistance:
+class PowerSpectrumDistance(Metric):
     """Log-power distance of luma spatiotemporal power spectra, binned by spatial frequency, temporal frequency and direction.
 
     Returns a dict of RMS differences of ``log10`` mean power per bin, in
@@ -140,13 +140,13 @@ class PowerSpectrumDistance:
         Numbers of bins (see :mod:`stst_metrics.spectrum`).
     """
 
-    def __init__(self, spatial_bins: int = 6, temporal_bins: int = 4, directions: int = 8):
-        for name, value in (("spatial_bins", spatial_bins), ("temporal_bins", temporal_bins), ("directions", directions)):
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"power_spectrum: {name} must be a positive integer, got {value!r}")
-        self.options = {"spatial_bins": spatial_bins, "temporal_bins": temporal_bins, "directions": directions}
+    name = "power_spectrum"
+    min_frames = 2
 
-    def __call__(self, generated: Video, target: Video) -> dict[str, float]:
-        check_comparable(generated, target, metric="power_spectrum", min_frames=2)
-        a, b = binned_power(generated, **self.options), binned_power(target, **self.options)
+    spatial_bins: Count = 6
+    temporal_bins: Count = 4
+    directions: Count = 8
+
+    def compare(self, generated: Video, target: Video) -> dict[str, float]:
+        a, b = binned_power(generated, **self.settings), binned_power(target, **self.settings)
         return {key: log_power_distance(a[key], b[key]) for key in ("spatial", "temporal", "joint", "direction")}
