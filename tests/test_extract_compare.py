@@ -88,9 +88,14 @@ def test_bad_inputs_leave_the_store_untouched(videos, tmp_path):
     refused(run("extract", *videos[2:], "-o", out, *analytic, "--layers", "concatt"), "no layer.*concatt")
     bigger = tmp_path / "big.npz"
     write_video(clip(9, size=48), bigger)
-    refused(run("extract", bigger, "-o", out, *analytic), "holds msoe.concat with shape")
+    refused(
+        run("extract", bigger, "-o", out, *analytic), r"holds msoe.concat made with other settings: input shape \(CxTxHxW\) 3x4x32x32 there, 3x4x48x48 here"
+    )
     refused(run("extract", videos[2], bigger, "-o", out, *analytic), "stimuli differ in size")
-    refused(run("extract", videos[0], "-o", out, *analytic, "--frames", "3"), "already holds a stimulus 'clip0' with other frames")
+    refused(
+        run("extract", videos[0], "-o", out, *analytic, "--frames", "3"),
+        r"already holds a stimulus 'clip0' with other frames \(preprocessing \{\} there, \{\"frames\": 3\} here\)",
+    )
     not_a_store = tmp_path / "notes"
     not_a_store.mkdir()
     assert "not an activation store" in run("extract", videos[0], "-o", not_a_store, *analytic).output

@@ -32,7 +32,7 @@ def register(cli: click.Group) -> None:
 @click.option("--backbone", required=True, help="A registered backbone (`stst backbones list`).")
 @click.option("--weights", help="Its weights: a tag or a file (default: the backbone's default).")
 @click.option("--layers", default=None, help="Comma-separated layer names, or 'all' (default: the backbone's default layers).")
-@click.option("--label", help="Name prefix of the stored variables (default: the backbone name); use one per weights choice.")
+@click.option("--label", help="Name prefix of the stored variables (default: the backbone name); one per network (weights, seed, options) in a store.")
 @click.option("--condition", help="Condition label of every input (default: 'natural' for videos, the method for stimulus stores).")
 @click.option("--id", "ids", multiple=True, help="Stimulus id of each input, in order (default: the file names).")
 @click.option("--include-targets", is_flag=True, help="Also extract the target each stimulus store was made from, as a natural stimulus.")
@@ -48,7 +48,13 @@ def register(cli: click.Group) -> None:
 )
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="A backbone option, e.g. --option pooling=avg (repeatable).")
 @click.option("--device", default="cpu", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of random weights.")
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of random weights; recorded, and it must match the store's where it changes the network.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def extract_command(
     inputs,
@@ -76,7 +82,10 @@ def extract_command(
     """Run a backbone over INPUTS (videos or stimulus stores) and store their activations, labelled.
 
     Calling it again on the same store appends new stimuli and adds new layers
-    (another backbone) for the stimuli already there.
+    (another backbone) for the stimuli already there. Rows are added to a
+    stored layer only from the same network (backbone, weights, seed where
+    the weights are random, options), pool, dtype and input shape; anything
+    else is refused before the store is touched: use --label or another store.
     """
     from .._config import parse_value
 
@@ -89,9 +98,6 @@ def extract_command(
     stimuli = load_inputs(
         inputs, condition=condition, ids=ids or None, include_targets=include_targets, start=start, frames=frames, stride=stride, size=size, crop=crop
     )
-    preprocessing = {"start": start, "frames": frames, "stride": stride, "size": size}
-    if crop:
-        preprocessing["crop"] = list(crop)
     store = extract(
         stimuli,
         output,
@@ -104,7 +110,6 @@ def extract_command(
         label=label,
         device=device,
         seed=seed,
-        preprocessing=preprocessing,
         options=backbone_options,
         progress=not quiet,
     )
