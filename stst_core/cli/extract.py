@@ -7,19 +7,7 @@ from pathlib import Path
 import click
 
 from .._activations import POOLS, extract, load_inputs
-
-
-def parse_crop(ctx, param, value: str | None) -> tuple[int, int] | None:
-    """``"HxW"`` or ``"N"`` → ``(H, W)``."""
-    if value is None:
-        return None
-    try:
-        sizes = [int(part) for part in value.lower().split("x")]
-    except ValueError:
-        sizes = []
-    if len(sizes) not in (1, 2) or min(sizes) < 1:
-        raise click.BadParameter(f"expected HEIGHTxWIDTH or one size, e.g. 64x96 or 64; got {value!r}")
-    return (sizes[0], sizes[-1])
+from .options import device_option, option_option, parse_options, quiet_option, video_options
 
 
 def register(cli: click.Group) -> None:
@@ -39,15 +27,9 @@ def register(cli: click.Group) -> None:
 @click.option("--pool", type=click.Choice(list(POOLS)), default="none", show_default=True, help="Average over axes before storing.")
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Stimuli per forward pass.")
 @click.option("--dtype", type=click.Choice(["float32", "float16"]), default="float32", show_default=True, help="Storage type.")
-@click.option("--frames", type=click.IntRange(min=1), help="Use the first N frames of each input.")
-@click.option("--start", type=click.IntRange(min=0), default=0, show_default=True, help="First frame.")
-@click.option("--stride", type=click.IntRange(min=1), default=1, show_default=True, help="Take every Nth frame.")
-@click.option("--size", type=click.IntRange(min=8), help="Resize so that the longer side has PX pixels.")
-@click.option(
-    "--crop", callback=parse_crop, metavar="HxW|N", help="Then keep the central HxW pixels (N: a square), so that clips of other shapes fit one store."
-)
-@click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="A backbone option, e.g. --option pooling=avg (repeatable).")
-@click.option("--device", default="cpu", show_default=True)
+@video_options()
+@option_option(named=False, example="levels=2")
+@device_option
 @click.option(
     "--seed",
     type=int,
@@ -55,7 +37,7 @@ def register(cli: click.Group) -> None:
     show_default=True,
     help="Seed of random weights; recorded, and it must match the store's where it changes the network.",
 )
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 def extract_command(
     inputs,
     output,
@@ -69,8 +51,8 @@ def extract_command(
     pool,
     batch,
     dtype,
-    frames,
     start,
+    frames,
     stride,
     size,
     crop,
@@ -87,14 +69,7 @@ def extract_command(
     the weights are random, options), pool, dtype and input shape; anything
     else is refused before the store is touched: use --label or another store.
     """
-    from .._config import parse_value
-
-    backbone_options = {}
-    for item in options:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--option")
-        backbone_options[key] = parse_value(value)
+    backbone_options = parse_options(options)
     stimuli = load_inputs(
         inputs, condition=condition, ids=ids or None, include_targets=include_targets, start=start, frames=frames, stride=stride, size=size, crop=crop
     )
