@@ -57,18 +57,21 @@ class Metric:
     defaults (the class is made a :mod:`dataclass <dataclasses>`), and
     implements :meth:`compare`::
 
-        class MeanLuminance(Metric):
-            # the docstring's first line is the summary shown in listings
-            name = "mean_luminance"
-            frames: Annotated[int, Range(ge=1)] | None = None  # only the first N frames
+        class FlickerDistance(Metric):
+            # its docstring's first line is the summary that listings show
+            name = "flicker"
+            step: Annotated[int, Range(ge=1)] = 1
 
             def compare(self, generated, target):
-                ...
+                ...  # a number, or a mapping of named numbers
 
     ``create_metric`` (and the constructor itself) checks the options against
-    their annotations, so ``MeanLuminance(frames=0)`` is a
-    :class:`ConfigError` naming ``frames``. A subclass that needs more set-up
-    defines ``__post_init__`` and calls ``super().__post_init__()`` first.
+    their annotations, so ``FlickerDistance(step=0)`` is a
+    :class:`ConfigError` naming ``step``. A subclass that needs more set-up
+    defines ``__post_init__`` and calls ``super().__post_init__()`` first;
+    values derived from the options go in attributes of their own, so that
+    :attr:`settings` rebuilds the same metric. The plugin guide's metric
+    contract has the whole example.
 
     Calling a metric, ``metric(generated, target)``:
 
@@ -111,7 +114,7 @@ class Metric:
             cls.summary = doc.splitlines()[0] if doc else ""
         if not cls.name:
             cls.name = cls.__name__
-        dataclasses.dataclass(cls)
+        dataclasses.dataclass(cls, eq=False)  # identity, not field values: a metric may hold a network
 
     def __post_init__(self) -> None:
         for key, value in check_arguments(type(self), self.settings, label=f"metric {self.name!r}").items():

@@ -90,3 +90,47 @@ def test_gram_sum_reduction_and_broadcast_target():
     torch.testing.assert_close(fused, plain)
     with pytest.raises(ConfigError, match="reduction must be one of"):
         create_loss("gram", reduction="max")
+
+
+def test_loss_options_name_the_accepted_keys_and_are_converted():
+    with pytest.raises(ConfigError, match=r"^loss 'gram' \(plugin 'losses'\) has no option\(s\) 'norm'; its options: normalization, reduction\.$"):
+        create_loss("gram", norm="chw")
+    assert create_loss("gram", normalization="chw").normalization == "chw"
+
+
+def test_the_plugin_guides_loss_keeps_the_prepare_contract(tmp_path, monkeypatch):
+    """The worked example of the loss contract: prepared targets once, the same value, broadcast of a batch-1 target."""
+    import re
+    import sys
+    from pathlib import Path
+
+    from stst_core.testing import registered_plugin
+
+    guide = (Path(__file__).parents[1] / "docs" / "plugins.md").read_text()
+    source = next(b for b in re.findall(r"^```python\n(.*?)^```", guide, flags=re.M | re.S) if b.startswith("# stst_moments.py"))
+    (tmp_path / "stst_moments.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import stst_moments
+
+    try:
+        with registered_plugin(stst_moments, name="moments-under-test"):
+            loss = create_loss("moments", std_weight="0.5")  # as a config's string gives it
+            assert loss.std_weight == 0.5
+            with pytest.raises(ConfigError, match=r"^loss 'moments': std_weight must be a number ≥ 0, got -1.0$"):
+                create_loss("moments", std_weight=-1)
+            s = torch.tensor([[[1.0, 3.0], [2.0, 2.0]]], requires_grad=True)  # channel means 2, 2; stds 1, 0
+            t = torch.tensor([[[0.0, 0.0], [3.0, 5.0]]])  # channel means 0, 4; stds 0, 1
+            with torch.no_grad():
+                prepared = prepare_target(loss, t)
+            assert prepared.shape == (1, 2, 2)
+            value = compare_prepared(loss, s, prepared)
+            assert value.item() == pytest.approx((4 + 4) / 2 + 0.5 * (1 + 1) / 2)  # by hand
+            torch.testing.assert_close(value, loss(s, t))
+            value.backward()
+            assert s.grad.abs().sum() > 0
+            # two-stream: a target prepared per frame, averaged over frames, compared with every sample
+            frames = torch.randn(5, 4, 6, 6)
+            averaged = prepare_target(loss, frames).mean(dim=0, keepdim=True)
+            assert compare_prepared(loss, torch.randn(3, 4, 6, 6), averaged).dim() == 0
+    finally:
+        sys.modules.pop("stst_moments", None)

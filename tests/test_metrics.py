@@ -390,3 +390,21 @@ def test_read_stimulus_from_a_video_file(tmp_path, clip):
 
 def test_the_plugin_exports_every_metric():
     assert set(stst_metrics.METRICS) == set(list_metrics()) & set(stst_metrics.METRICS)
+
+
+def test_the_plugin_guides_metric_example_works(tmp_path, monkeypatch):
+    """The worked example of the metric contract and its test, run as a reader would copy them."""
+    import re
+    import sys
+    from pathlib import Path
+
+    guide = (Path(__file__).parents[1] / "docs" / "plugins.md").read_text()
+    blocks = re.findall(r"^```python\n(.*?)^```", guide, flags=re.M | re.S)
+    (tmp_path / "stst_flicker.py").write_text(next(b for b in blocks if b.startswith("# stst_flicker.py")))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    namespace = {}
+    exec(compile(next(b for b in blocks if b.startswith("# test_flicker.py")), "plugins.md", "exec"), namespace)
+    try:
+        namespace["test_flicker"]()
+    finally:
+        sys.modules.pop("stst_flicker", None)
