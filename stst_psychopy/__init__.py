@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib
 
-from .errors import StimulusError, TimingError
+from .errors import ExperimentError, StimulusError, TimingError
 from .timing import (
     POLICIES,
     FlipRecord,
@@ -32,6 +32,7 @@ __all__ = [
     "POLICIES",
     "DynamicStim",
     "DynamicStimComponent",
+    "ExperimentError",
     "FlipRecord",
     "FrameSchedule",
     "Frames",

@@ -20,6 +20,10 @@ class TimingError(StimulusError):
     """The stimulus frame rate does not fit the refresh rate under the chosen timing policy."""
 
 
+class ExperimentError(ValueError):
+    """A Builder experiment that cannot be compiled: a missing file, or one PsychoPy cannot load."""
+
+
 def positive_number(name: str, value, error: type[StimulusError] = StimulusError) -> float:
     """``value`` as a finite float > 0, or ``error`` naming ``name``."""
     try:

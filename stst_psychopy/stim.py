@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import math
+import numbers
 import os
+import time
 
+import numpy as np
 import pyglet.gl as GL
 from PIL import Image
 from psychopy import logging
@@ -13,7 +17,7 @@ from psychopy.constants import FINISHED, NOT_STARTED, PAUSED, PLAYING
 from psychopy.tools.attributetools import setAttribute
 from psychopy.visual.image import ImageStim
 
-from .errors import StimulusError
+from .errors import StimulusError, TimingError
 from .sources import load_frames
 from .timing import (
     DEFAULT_TOLERANCE,
@@ -26,6 +30,8 @@ from .timing import (
 __all__ = ["DynamicStim"]
 
 _DROP_WARNINGS = 1  # per presentation; the rest go to the info level (PsychoPy warns about drops too)
+# what a conditions file may hold for an on/off setting (CSV cells arrive as text, spreadsheet cells as numbers)
+_TRUE_WORDS, _FALSE_WORDS = {"true", "yes", "on", "1"}, {"false", "no", "off", "0", "none", ""}
 
 
 class DynamicStim(ImageStim):
@@ -45,6 +51,12 @@ class DynamicStim(ImageStim):
     ``autoDraw``, ``contains()``. Call :meth:`draw` once per frame (or set
     ``autoDraw``) and flip the window; the clip starts when first drawn (or
     on :meth:`play`).
+
+    The names of :class:`psychopy.visual.MovieStim` work too: ``filename``,
+    :meth:`setMovie` / :meth:`loadMovie`, :meth:`seek`, ``frameRate`` /
+    :meth:`getFPS`, ``loopCount``, ``movieTime``, ``videoSize``,
+    :meth:`getCurrentFrameNumber`, :meth:`toggle`, ``isStopped``. There is
+    no sound.
 
     Parameters
     ----------
@@ -74,15 +86,17 @@ class DynamicStim(ImageStim):
         Relative mismatch still treated as a whole number (0.02: a 30 fps
         clip on a display measured at 59.4-60.6 Hz gets 2 refreshes per frame).
     loop : bool
-        Start again after the last frame.
+        Start again after the last frame. ``True``/``False``, 1/0, or the
+        words a conditions file may hold ("true", "yes", "no", ...).
     reverse : bool
-        Play backwards, last frame first.
+        Play backwards, last frame first (values as for ``loop``).
     catchUp : bool
         After dropped refreshes, skip content to stay locked to the clock;
         by default every frame is shown and the presentation runs late.
     dropThreshold : float
         A flip more than this many refresh periods after the previous one
-        counts as dropped refreshes.
+        counts as dropped refreshes: 1.2, PsychoPy's own criterion
+        (``win.refreshThreshold``).
     units, pos, size, anchor, ori, color, colorSpace, contrast, opacity, depth, interpolate, flipHoriz, flipVert, mask, texRes, name, autoLog
         As for :class:`psychopy.visual.ImageStim`. ``size=None`` shows the
         frames at their size in pixels.
@@ -94,6 +108,8 @@ class DynamicStim(ImageStim):
         :class:`~stst_psychopy.timing.PresentationLog`.
     logs : list of PresentationLog
         Every presentation of this stimulus, in order.
+    loadDuration : float
+        Seconds the current clip took to read and upload (0.0 for none).
 
     Raises
     ------
@@ -151,10 +167,12 @@ class DynamicStim(ImageStim):
     ):
         if not getattr(win, "_haveShaders", True):
             raise StimulusError("DynamicStim needs a window with OpenGL shaders (every PsychoPy window since 2020 has them)")
+        loadStart = time.perf_counter()
         if _isBlank(stimulus):
             frames = None  # a placeholder until setStimulus (Builder: the clip comes from a conditions file)
         else:
             frames = load_frames(stimulus, fps)  # bad input fails before any OpenGL work
+        loop, reverse = _onOff(name, "loop", loop), _onOff(name, "reverse", reverse)
         self._frameTextures = []
         self._frameLists = []
         self._warned = set()
@@ -186,14 +204,16 @@ class DynamicStim(ImageStim):
         self.__dict__["tolerance"] = float(tolerance)
         self.__dict__["dropThreshold"] = float(dropThreshold)
         self.__dict__["catchUp"] = bool(catchUp)
-        self._loop = bool(loop)
-        self._reverse = bool(reverse)
+        self._loop = loop
+        self._reverse = reverse
         self._requestedFps = fps
         self._playbackState = NOT_STARTED
         self._playback: Playback | None = None
+        self._startRefresh = 0
         self.log: PresentationLog | None = None
         self.logs: list[PresentationLog] = []
         self._load(frames, stimulus)
+        self.loadDuration = time.perf_counter() - loadStart if frames is not None else 0.0
         self._initParams = [
             "name",
             "source",
@@ -229,6 +249,7 @@ class DynamicStim(ImageStim):
             super().setImage(_firstImage(frames), log=False)
         self._playbackState = NOT_STARTED
         self._playback = None
+        self._startRefresh = 0
         if frames is None:
             self._frameTextures = [self._baseTexID]
             self._frameLists, self._frameListCurrent = [], []
@@ -330,10 +351,13 @@ class DynamicStim(ImageStim):
 
         Uses the ``fps`` given at creation, if any. The next draw starts a new
         presentation. Builder calls this at the start of each routine when the
-        stimulus comes from a conditions file.
+        stimulus comes from a conditions file. ``loadDuration`` says how long
+        it took.
         """
+        loadStart = time.perf_counter()
         frames = None if _isBlank(stimulus) else load_frames(stimulus, self._requestedFps)
         self._load(frames, stimulus)
+        self.loadDuration = time.perf_counter() - loadStart if frames is not None else 0.0
         if log or (log is None and self.autoLog):
             self.win.logOnFlip(
                 f"Set {self.name} stimulus={self._describe()}",
@@ -374,6 +398,24 @@ class DynamicStim(ImageStim):
     def stimulus(self, value):
         self.setStimulus(value)
 
+    # MovieStim's names for the clip
+    @property
+    def filename(self) -> str | None:
+        """The path the clip was read from (None for frames given as an array): ``MovieStim.filename``."""
+        return self._stimulus if isinstance(self._stimulus, str) else None
+
+    @filename.setter
+    def filename(self, value):
+        self.setStimulus(value)
+
+    def setMovie(self, filename, log=None):
+        """Play another clip: :meth:`setStimulus` under ``MovieStim``'s name."""
+        self.setStimulus(filename, log=log)
+
+    def loadMovie(self, filename, log=None):
+        """Play another clip: :meth:`setStimulus` under ``MovieStim``'s name."""
+        self.setStimulus(filename, log=log)
+
     @property
     def source(self) -> str:
         """Where the frames came from."""
@@ -390,9 +432,23 @@ class DynamicStim(ImageStim):
         return self._frameSize
 
     @property
+    def videoSize(self) -> tuple[int, int]:
+        """``(width, height)`` of the frames in pixels, ``MovieStim.videoSize``: the same as ``frameSize``."""
+        return self._frameSize
+
+    @property
     def fps(self) -> float:
         """The clip's nominal frame rate (None without a clip)."""
         return self.schedule.fps if self.schedule else None
+
+    @property
+    def frameRate(self) -> float:
+        """The clip's nominal frame rate, ``MovieStim.frameRate``: the same as ``fps``."""
+        return self.fps
+
+    def getFPS(self) -> float:
+        """The clip's nominal frame rate (``MovieStim.getFPS()``); see ``effectiveFps`` for the rate it plays at."""
+        return self.fps
 
     @property
     def effectiveFps(self) -> float:
@@ -416,6 +472,28 @@ class DynamicStim(ImageStim):
             return None
         return self.log[-1].frame
 
+    def getCurrentFrameNumber(self) -> int | None:
+        """The frame shown on the last flip: ``frameIndex`` under ``MovieStim``'s name."""
+        return self.frameIndex
+
+    @property
+    def loopCount(self) -> int:
+        """Passes through the clip completed before the last flip of this presentation (``MovieStim.loopCount``)."""
+        if self.log is None or not len(self.log):
+            return 0
+        return self.log[-1].refresh // self.schedule.refreshes_per_pass
+
+    @property
+    def movieTime(self) -> float:
+        """Seconds into the pass of the last flip's frame (0.0 before the first flip), ``MovieStim.movieTime``.
+
+        Counted in the direction of play: the start of a backwards pass is
+        its last frame.
+        """
+        if self.log is None or not len(self.log):
+            return 0.0
+        return (self.log[-1].refresh % self.schedule.refreshes_per_pass) / self.schedule.refresh_rate
+
     # -- playback --------------------------------------------------------------------
 
     @property
@@ -425,7 +503,7 @@ class DynamicStim(ImageStim):
 
     @loop.setter
     def loop(self, value):
-        self._loop = bool(value)
+        self._loop = _onOff(self.name, "loop", value)
         if self._playback is not None:
             self._playback.loop = self._loop
 
@@ -439,7 +517,7 @@ class DynamicStim(ImageStim):
 
     @reverse.setter
     def reverse(self, value):
-        self._reverse = bool(value)
+        self._reverse = _onOff(self.name, "reverse", value)
         if self._playback is not None:
             self._playback.reverse = self._reverse
 
@@ -497,6 +575,9 @@ class DynamicStim(ImageStim):
             drop_threshold=self.dropThreshold,
             info=info,
         )
+        if self._startRefresh:  # seek() before the presentation began
+            self._playback.seek(self._startRefresh)
+            self._startRefresh = 0
         self._dropWarnings = 0
         self.log = self._playback.log
         self.logs.append(self.log)
@@ -529,6 +610,42 @@ class DynamicStim(ImageStim):
         """Start again from the first frame."""
         self.stop(log=False)
         self.play(log=log)
+
+    def toggle(self, log=True):
+        """Pause if playing, else play (``MovieStim.toggle()``)."""
+        if self._playbackState == PLAYING:
+            self.pause(log=log)
+        else:
+            self.play(log=log)
+
+    def seek(self, timestamp, log=True):
+        """Jump to ``timestamp`` seconds into the clip (``MovieStim.seek()``).
+
+        The clip's time on this display: the refresh nearest to
+        ``timestamp × refreshRate`` of one pass, counted in the direction of
+        play. A presentation under way continues from there with the next
+        flip (a paused one shows and holds that frame); otherwise the next
+        presentation starts there. Past the end of a non-looping clip the
+        presentation is over.
+        """
+        if self.schedule is None:
+            raise StimulusError(f"{self.name}: no stimulus loaded to seek in")
+        try:
+            seconds = float(timestamp)
+        except (TypeError, ValueError):
+            seconds = math.nan
+        if not math.isfinite(seconds) or seconds < 0:
+            raise TimingError(f"{self.name}: seek needs a time in seconds >= 0, got {timestamp!r}")
+        refresh = round(seconds * self.schedule.refresh_rate)
+        playback = self._playback
+        if playback is not None and self._playbackState in (PLAYING, PAUSED):
+            if self._loop:  # the passes completed so far still count (loopCount)
+                refresh += (playback.refresh // self.schedule.refreshes_per_pass) * self.schedule.refreshes_per_pass
+            playback.seek(refresh)
+        else:
+            self._startRefresh = refresh
+        if log and self.autoLog:
+            self.win.logOnFlip(f"{self.name}: seek to {seconds:.4g} s (refresh {refresh})", level=logging.EXP, obj=self)
 
     def draw(self, win=None):
         """Draw the frame due on the next flip (starting the clip if it never played).
@@ -583,6 +700,17 @@ class DynamicStim(ImageStim):
     def __del__(self):
         with contextlib.suppress(Exception):  # the OpenGL context may already be gone at exit
             self.clearTextures()
+
+
+def _onOff(name, setting: str, value) -> bool:
+    """An on/off setting as a bool, from what code or a conditions file gives (None: off)."""
+    if value is None or isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, numbers.Number) and value in (0, 1):  # numpy bools and ints, 1.0 from a spreadsheet
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE_WORDS | _FALSE_WORDS:
+        return value.strip().lower() in _TRUE_WORDS
+    raise StimulusError(f"{name or 'DynamicStim'}: {setting} must be True or False (or 1/0, yes/no), got {value!r}")
 
 
 def _isBlank(value) -> bool:

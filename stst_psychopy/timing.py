@@ -32,9 +32,11 @@ for exactly ``k`` refreshes. When it is not, the ``policy`` decides:
 
 Dropped frames
 --------------
-A flip that comes more than ``drop_threshold`` (1.5) refresh periods after the
-previous one missed ``round(interval / period) - 1`` refreshes: the frame
-before it stayed on screen that much longer. The log records it on the late
+A flip that comes more than ``drop_threshold`` (1.2) refresh periods after the
+previous one missed ``round(interval / period) - 1`` refreshes, at least one:
+the frame before it stayed on screen that much longer. The threshold is
+PsychoPy's own (``Window.refreshThreshold`` is 1.2 frame periods, the
+criterion of ``win.nDroppedFrames``), so that both count the same flips. The log records it on the late
 flip. By default the clip then simply continues (frame locked: every frame
 is still drawn, the presentation lasts longer); with ``catch_up=True`` the
 playback skips as many refreshes of content as were missed, so the clip stays
@@ -65,7 +67,8 @@ __all__ = [
 
 POLICIES = ("nearest", "floor", "ceil", "pulldown", "error")
 DEFAULT_TOLERANCE = 0.02
-DROP_THRESHOLD = 1.5
+# PsychoPy's own criterion: Window.refreshThreshold = 1.2 * monitorFramePeriod
+DROP_THRESHOLD = 1.2
 _EPS = 1e-9
 
 
@@ -490,6 +493,7 @@ class Playback:
         self.paused = False
         self.finished = False
         self._pending: _Pending | None = None
+        self._seek_to: int | None = None
         self._last_time: float | None = None
         self._last_frame: int | None = None
         self.log = PresentationLog(
@@ -548,11 +552,34 @@ class Playback:
         self._pending = None
         self._last_time = float(time)
         self._last_frame = pending.frame
-        if not pending.paused:
+        if self._seek_to is not None:  # a seek while this flip's frame was already drawn
+            target, self._seek_to = self._seek_to, None
+            self._jump(target)
+        elif not pending.paused:
             self.refresh += 1 + (dropped if self.catch_up else 0)
             if not self.loop and self.refresh >= self.schedule.refreshes_per_pass:
                 self.finished = True
         return record
+
+    def seek(self, refresh: int) -> None:
+        """Continue from refresh ``refresh`` of the clip's timeline (0: the first refresh of the first pass).
+
+        A frame already handed out for the coming flip is still shown on that
+        flip; the flips after it follow on from ``refresh``. While paused, the
+        frame at ``refresh`` is shown and held. Past the end of a non-looping
+        pass the presentation is over.
+        """
+        if isinstance(refresh, bool) or not isinstance(refresh, int) or refresh < 0:
+            raise TimingError(f"seek needs a refresh index >= 0, got {refresh!r}")
+        if self._pending is not None:
+            self._seek_to = refresh
+        else:
+            self._jump(refresh)
+
+    def _jump(self, refresh: int) -> None:
+        self.refresh = refresh
+        self.finished = not self.loop and refresh >= self.schedule.refreshes_per_pass
+        self._last_frame = None  # a paused presentation shows the frame sought, not the one it held
 
     def pause(self) -> None:
         """Hold the frame last shown; flips keep being logged (``paused=True``)."""

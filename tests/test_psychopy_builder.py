@@ -38,7 +38,7 @@ from psychopy.tests.test_experiment.test_components.test_base_components import 
 )
 from psychopy.tests.test_visual.test_basevisual import _TestSerializationMixin
 
-from stst_psychopy import DynamicStim
+from stst_psychopy import DynamicStim, ExperimentError
 from stst_psychopy.components import DynamicStimComponent, compile_experiment
 
 logging.console.setLevel(logging.ERROR)
@@ -171,19 +171,158 @@ def test_generated_code_uses_dynamicstim_and_takes_the_stimulus_from_conditions(
 
 
 def test_psyexp_round_trip(tmp_path):
-    exp, comp = one_routine_experiment(stimulus="$movieFile", reverse=True)
-    comp.params["stimulus"].updates = "set every repeat"
+    exp, comp = one_routine_experiment(stimulus="$movieFile", reverse="$backwards", loop=True)
+    for name in ("stimulus", "reverse"):
+        comp.params[name].updates = "set every repeat"
     path = tmp_path / "exp.psyexp"
     exp.saveToXML(str(path))
     assert 'plugin="stst-toolkit"' in path.read_text()
     plugins.scanPlugins()
     plugins.loadPlugin("stst-toolkit")
     loaded = experiment.Experiment()
-    loaded.loadFromXML(str(path))
+    loaded.loadFromXML(str(path))  # a checkbox holding $backwards was a SyntaxError here, inside PsychoPy
     clip = loaded.routines["trial"].getComponentFromName("clip")
     assert type(clip) is DynamicStimComponent
     assert clip.params["stimulus"].val == "$movieFile" and clip.params["stimulus"].updates == "set every repeat"
-    assert clip.params["reverse"].val is True
+    assert (clip.params["reverse"].val, clip.params["reverse"].updates) == ("$backwards", "set every repeat")
+    assert str(clip.params["loop"]) == "True"
+
+
+def compiled(exp) -> str:
+    script = exp.writeScript(target="PsychoPy")
+    compile(script, "experiment.py", "exec")  # the script is valid Python
+    return script
+
+
+def test_every_settable_parameter_compiles_from_a_variable_in_every_update_mode():
+    comp = DynamicStimComponent(experiment.Experiment(), "trial")
+    settable = {name: param.allowedUpdates for name, param in comp.params.items() if param.allowedUpdates}
+    assert {"stimulus", "fps", "loop", "reverse", "pos", "size", "ori", "opacity", "contrast", "color"} <= set(settable)
+    for name, modes in settable.items():
+        for mode in modes:
+            exp, clip = one_routine_experiment(stimulus="clip.npy")
+            clip.params[name].val = "$variable"  # a column of the conditions file
+            clip.params[name].updates = mode
+            script = compiled(exp)
+            setter = f"clip.set{name[0].upper() + name[1:]}(variable"
+            if mode == "constant":  # evaluated once, when the stimulus is created
+                assert setter not in script and "=variable," in script.replace(" ", ""), (name, mode)
+            else:
+                assert setter in script, (name, mode)
+
+
+def test_a_leading_dollar_is_code_in_number_fields_too():
+    # Builder's field check takes $x in a number field for code; PsychoPy would write the $ into the script
+    exp, clip = one_routine_experiment(stimulus="clip.npy", fps="$rate", refreshRate="$hz", contrast="$0.5 * c")
+    script = compiled(exp)
+    assert "fps=rate, refreshRate=hz" in script and "contrast=0.5 * c" in script
+
+
+def test_loading_at_the_routine_start_takes_no_routine_time():
+    exp, clip = one_routine_experiment(stimulus="$movieFile")
+    assert "loadDuration" not in compiled(exp)  # constant: loaded once, when the experiment starts
+    clip.params["stimulus"].updates = "set every repeat"
+    script = compiled(exp)
+    load = script.index("clip.setStimulus(movieFile)")
+    assert script.index("routineTimer.addTime(-clip.loadDuration)") > load  # right after the load
+    assert script.index("routineTimer.addTime(-clip.loadDuration)") < script.index("# --- Run Routine")
+    assert "thisExp.addData('clip.loadDuration', clip.loadDuration)" in script
+
+
+def test_a_static_period_can_load_the_clip():
+    from psychopy.experiment.components.static import StaticComponent
+
+    exp, clip = one_routine_experiment(stimulus="$movieFile", startVal=0.5)
+    static = StaticComponent(exp, "trial", name="ISI", stopVal=0.5)
+    exp.routines["trial"].insert(0, static)
+    clip.params["stimulus"].updates = "set during: trial.ISI"
+    static.addComponentUpdate("trial", "clip", "stimulus")
+    script = compiled(exp)
+    assert script.count("clip.setStimulus(movieFile)") == 1
+    assert script.index("ISI.start(0.5)") < script.index("clip.setStimulus(movieFile)") < script.index("ISI.complete()")
+    assert "routineTimer.addTime(-clip.loadDuration)" not in script  # the static period absorbs the load
+
+
+class AlertCollector:
+    """Receives PsychoPy's alerts, as Builder's Runner panel does."""
+
+    def __init__(self):
+        self.alerts = []
+
+    def receiveAlert(self, alert):
+        self.alerts.append(alert)
+
+
+@pytest.fixture
+def alerts():
+    from psychopy.alerts import addAlertHandler, removeAlertHandler
+
+    collector = AlertCollector()
+    addAlertHandler(collector)
+    yield collector.alerts
+    removeAlertHandler(collector)
+
+
+MISPLACED = {
+    "fps": "my$rate",  # not at the start
+    "stimulus": "clips/$name.npz",
+    "stopVal": "$a + $b",  # a second one, outside quotes
+    "timingPolicy": "$policy",  # a choice
+    "catchUp": "$catch",  # a checkbox
+}
+WELL_PLACED = {"reverse": "$backwards", "opacity": "$o", "ori": "angle", "contrast": "$c  # costs $0"}
+
+
+def test_a_misplaced_dollar_raises_psychopys_alert_in_the_integrity_check(alerts):
+    exp, clip = one_routine_experiment(stimulus="clip.npy")
+    for name, value in {**MISPLACED, **WELL_PLACED}.items():
+        clip.params[name].val = value
+    exp.integrityCheck()  # what Builder's Runner runs when it is given the experiment
+    ours = [alert for alert in alerts if alert.code == 4315]
+    assert sorted(alert.msg.split('"')[1] for alert in ours) == sorted(MISPLACED.values())
+    assert all(alert.name == "clip" and 'for DynamicStim component "clip"' in alert.msg for alert in ours)
+    assert any("of Timing policy" in alert.msg for alert in ours)
+
+
+def test_compile_experiment_reports_alerts_and_still_writes_the_script(tmp_path, alerts):
+    exp, clip = one_routine_experiment(stimulus="clip.npy", fps="my$rate")
+    exp.saveToXML(str(tmp_path / "exp.psyexp"))
+    script = compile_experiment(tmp_path / "exp.psyexp")
+    assert [alert.code for alert in alerts if alert.name == "clip"] == [4315]
+    assert "fps=my$rate" in script.read_text()  # what the user typed: the alert says why it cannot run
+
+
+def test_compile_experiment_names_a_checkbox_that_holds_code(tmp_path):
+    exp, clip = one_routine_experiment(stimulus="clip.npy", catchUp="$catch")
+    exp.saveToXML(str(tmp_path / "exp.psyexp"))
+    with pytest.raises(ExperimentError, match=r"clip: Catch up after dropped frames = '\$catch'.*True or False"):
+        compile_experiment(tmp_path / "exp.psyexp")
+    with pytest.raises(ExperimentError, match="missing.psyexp: no such experiment file"):
+        compile_experiment(tmp_path / "missing.psyexp")
+
+
+def test_experiments_saved_with_checkbox_loop_and_reverse_still_compile(tmp_path):
+    exp, clip = one_routine_experiment(stimulus="$movieFile", reverse="$backwards", loop="$loop")
+    for name in ("stimulus", "reverse", "loop"):
+        clip.params[name].updates = "set every repeat"
+    path = tmp_path / "old.psyexp"
+    exp.saveToXML(str(path))
+    # as earlier versions of the component saved them
+    path.write_text(
+        path.read_text()
+        .replace('valType="code" updates="set every repeat" name="loop"', 'valType="bool" updates="set every repeat" name="loop"')
+        .replace('valType="code" updates="set every repeat" name="reverse"', 'valType="bool" updates="set every repeat" name="reverse"')
+    )
+    assert path.read_text().count('valType="bool" updates="set every repeat"') == 2
+    script = compile_experiment(path).read_text()
+    compile(script, "old.py", "exec")
+    assert "clip.setLoop(loop)" in script and "clip.setReverse(backwards)" in script
+
+
+def test_the_help_button_opens_the_toolkits_psychopy_page():
+    url = DynamicStimComponent(experiment.Experiment(), "trial").url
+    assert url.startswith("file://") and Path(url.removeprefix("file://").split("#")[0]).is_file()
+    assert url.split("#")[0].endswith(("docs/psychopy.md", "docs/_build/html/psychopy.html"))
 
 
 def _without_date(script: str) -> list[str]:

@@ -26,6 +26,7 @@ from stst_psychopy import (
     missed_refreshes,
 )
 from stst_psychopy.testing import back_buffer, require_display
+from stst_psychopy.timing import DROP_THRESHOLD
 
 # -- scheduling, without a window -------------------------------------------------------
 
@@ -120,10 +121,13 @@ def test_schedule_rejects_bad_arguments(kwargs, match):
 
 def test_missed_refreshes():
     period = 1 / 60
+    assert DROP_THRESHOLD == 1.2  # PsychoPy's own: Window.refreshThreshold = 1.2 frame periods
     assert missed_refreshes(math.nan, 60) == 0
-    assert missed_refreshes(1.4 * period, 60) == 0
+    assert missed_refreshes(1.15 * period, 60) == 0
+    assert missed_refreshes(1.25 * period, 60) == 1  # late, though it rounds to one period: PsychoPy counts it too
     assert missed_refreshes(1.6 * period, 60) == 1
     assert missed_refreshes(3 * period, 60) == 2
+    assert missed_refreshes(1.4 * period, 60, threshold=1.5) == 0
     assert detect_dropped([0, period, 2 * period, 5 * period, 6 * period], 60) == [
         0,
         0,
@@ -180,6 +184,25 @@ def test_playback_pause_holds_the_frame_and_resume_continues():
     assert [r.paused for r in log] == [False] * 3 + [True] * 2 + [False] * 3
     assert math.isnan(log[5].interval)  # the pause is not judged as a drop
     assert playback.finished
+
+
+def test_playback_seek_continues_from_the_refresh_asked_for():
+    playback = Playback(FrameSchedule(4, 30, 60))  # 8 refreshes per pass
+    run_playback(playback, [0, 1 / 60])
+    assert playback.frame_for_flip() == 1
+    playback.seek(6)  # the frame already drawn still shows on its flip
+    log = run_playback(playback, [2 / 60, 3 / 60, 4 / 60])
+    assert log.frames == [0, 0, 1, 3, 3] and [r.refresh for r in log] == [0, 1, 2, 6, 7]
+    assert playback.finished
+    playback.seek(2)  # back into the pass: not over any more
+    assert not playback.finished and playback.frame_for_flip() == 1
+    playback.flipped(5 / 60)
+    playback.pause()
+    playback.seek(0)  # paused: the frame sought is shown, and held
+    log = run_playback(playback, [6 / 60, 7 / 60])
+    assert log.frames[-2:] == [0, 0] and log[-1].paused
+    with pytest.raises(TimingError, match="refresh index >= 0"):
+        playback.seek(-1)
 
 
 def test_log_to_csv(tmp_path):
@@ -429,6 +452,55 @@ def test_pause_resume_stop_and_replay(win, DynamicStim):
     flip(1)
     assert len(stim.logs) == 2 and stim.log.info["presentation"] == 2 and stim.log.frames == [0]
     assert stim.frameIndex == 0
+
+
+def test_the_drop_threshold_is_psychopys(win):
+    assert win.refreshThreshold == pytest.approx(DROP_THRESHOLD * win.monitorFramePeriod)
+
+
+def test_moviestim_names(win, DynamicStim, tmp_path):
+    pixels = clip(3)
+    np.save(tmp_path / "clip.npy", pixels)
+    stim = DynamicStim(win, pixels, fps=30, refreshRate=60, loop=True)
+    assert stim.filename is None and (stim.frameRate, stim.getFPS(), stim.videoSize) == (30, 30, (W, H))
+    assert (stim.loopCount, stim.movieTime, stim.getCurrentFrameNumber()) == (0, 0.0, None)
+    stim.setMovie(tmp_path / "clip.npy")
+    assert stim.filename == str(tmp_path / "clip.npy") and stim.nFrames == 3 and stim.loadDuration > 0
+    stim.filename = pixels[:2]  # MovieStim loads on assignment too
+    assert stim.nFrames == 2 and stim.filename is None
+    stim.loadMovie(tmp_path / "clip.npy")
+    stim.seek(1 / 30)  # before playing: the presentation starts at frame 1
+    for _ in range(9):  # a pass is 6 flips
+        stim.draw()
+        win.flip()
+    assert stim.log.frames == [1, 1, 2, 2, 0, 0, 1, 1, 2] and stim.loopCount == 1
+    assert stim.movieTime == pytest.approx(4 / 60) and stim.getCurrentFrameNumber() == 2
+    stim.seek(0.0)  # during the presentation: the next flip shows the start of a pass, and the loop count stays
+    stim.toggle()  # pause
+    for _ in range(2):
+        stim.draw()
+        win.flip()
+    assert stim.isPaused and stim.log.frames[-2:] == [0, 0] and stim.loopCount == 1
+    stim.toggle()
+    assert stim.isPlaying
+    with pytest.raises(TimingError, match="seek needs a time in seconds >= 0"):
+        stim.seek(-1)
+
+
+@pytest.mark.parametrize("value, on", [(True, True), ("yes", True), ("False", False), (np.True_, True), (1.0, True), (0, False), (None, False), ("", False)])
+def test_loop_and_reverse_take_what_a_conditions_file_holds(win, DynamicStim, value, on):
+    stim = DynamicStim(win, clip(2), fps=60, refreshRate=60, reverse=value)
+    stim.setLoop(value)
+    assert stim.reverse is on and stim.loop is on
+
+
+@pytest.mark.parametrize("value", ["maybe", math.nan, 2])
+def test_loop_and_reverse_refuse_other_values(win, DynamicStim, value):
+    stim = DynamicStim(win, clip(2), fps=60, refreshRate=60, name="movie")
+    with pytest.raises(StimulusError, match=r"movie: loop must be True or False \(or 1/0, yes/no\), got"):
+        stim.setLoop(value)
+    with pytest.raises(StimulusError, match="reverse must be True or False"):
+        DynamicStim(win, clip(2), fps=60, refreshRate=60, reverse=value)
 
 
 def test_frames_are_textures_before_the_trial(win, DynamicStim, monkeypatch):

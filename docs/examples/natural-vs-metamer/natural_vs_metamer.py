@@ -2,7 +2,7 @@
 # -*- coding: utf-8 -*-
 """
 This experiment was created using PsychoPy3 Experiment Builder (v2026.2.5),
-    on Sun Nov 22 06:40:24 2026
+    on Wed Dec  2 01:04:48 2026
 If you publish work using this script the most relevant publication is:
 
     Peirce J, Gray JR, Simpson S, MacAskill M, Höchenberger R, Sogo H, Kastman E, Lindeløv JK. (2019) 
@@ -674,6 +674,7 @@ def run(expInfo, thisExp, win, globalClock=None, thisSession=None):
         continueRoutine = True
         # update component parameters for each repeat
         clip1.setStimulus(stimulus1)
+        routineTimer.addTime(-clip1.loadDuration)  # loading takes no Routine time
         # store start times for interval1
         interval1.tStartRefresh = win.getFutureFlipTime(clock=globalClock)
         interval1.tStart = globalClock.getTime(format='float')
@@ -825,6 +826,7 @@ def run(expInfo, thisExp, win, globalClock=None, thisSession=None):
             thisExp.addData('clip1.presentation', clip1.log.info['presentation'])
             thisExp.addData('clip1.source', clip1.source)
             thisExp.addData('clip1.effectiveFps', clip1.effectiveFps)
+            thisExp.addData('clip1.loadDuration', clip1.loadDuration)
             for _key, _value in clip1.log.summary().items():
                 thisExp.addData('clip1.' + _key, _value)
             clip1.log.to_csv(thisExp.dataFileName + '_clip1_flips.csv', append=True)
@@ -970,6 +972,7 @@ def run(expInfo, thisExp, win, globalClock=None, thisSession=None):
         continueRoutine = True
         # update component parameters for each repeat
         clip2.setStimulus(stimulus2)
+        routineTimer.addTime(-clip2.loadDuration)  # loading takes no Routine time
         # store start times for interval2
         interval2.tStartRefresh = win.getFutureFlipTime(clock=globalClock)
         interval2.tStart = globalClock.getTime(format='float')
@@ -1087,6 +1090,7 @@ def run(expInfo, thisExp, win, globalClock=None, thisSession=None):
             thisExp.addData('clip2.presentation', clip2.log.info['presentation'])
             thisExp.addData('clip2.source', clip2.source)
             thisExp.addData('clip2.effectiveFps', clip2.effectiveFps)
+            thisExp.addData('clip2.loadDuration', clip2.loadDuration)
             for _key, _value in clip2.log.summary().items():
                 thisExp.addData('clip2.' + _key, _value)
             clip2.log.to_csv(thisExp.dataFileName + '_clip2_flips.csv', append=True)

@@ -5,16 +5,25 @@ group, so it appears under *Stimuli* in Builder once the toolkit is installed
 in PsychoPy's Python. The generated script imports
 ``stst_psychopy.DynamicStim``, uploads the frames when the stimulus is
 created (or, when the stimulus comes from a conditions file, at the start of
-each routine, before its first flip), plays from the component's start, and
-at the routine's end writes the presentation's summary to the data file and
-its flips to ``<data file>_<name>_flips.csv``.
+each routine, before its first flip, moving the routine timer back by the
+time that took), plays from the component's start, and at the routine's end
+writes the presentation's summary to the data file and its flips to
+``<data file>_<name>_flips.csv``.
+
+Code in parameters: a leading ``$`` makes any field that takes code code
+(Builder's field check already treats it so, but PsychoPy would write the
+``$`` of a number field into the script). A ``$`` anywhere else, or in a
+field that takes no code (a choice or a checkbox), raises PsychoPy's alert
+4315 in the integrity check that Builder's Runner shows.
 """
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import ClassVar
 
+from psychopy.alerts import alert
 from psychopy.experiment.components import BaseVisualComponent, Param, getInitVals
 from psychopy.localization import _translate
 
@@ -23,6 +32,33 @@ from ...timing import POLICIES
 __all__ = ["DynamicStimComponent"]
 
 _HERE = Path(__file__).parent
+_DOCS = _HERE.parents[2] / "docs"  # in a checkout of the toolkit
+_NO_CODE_INPUTS = ("choice", "bool", "multiChoice", "richChoice")  # fields Builder offers no typing in
+_INVALID_DOLLAR = 4315  # PsychoPy's alert "a dollar sign has been used incorrectly"
+
+
+def _asCode(param: Param) -> Param:
+    """``param``, or a copy holding code when its value starts with ``$`` and its type would write the ``$`` itself."""
+    if param.valType in ("num", "int", "bool") and isinstance(param.val, str) and param.val.strip().startswith("$"):
+        param = copy.copy(param)
+        param.val, param.valType = param.val.strip()[1:], "code"
+    return param
+
+
+def _misplacedDollar(param: Param) -> bool:
+    """Whether a ``$`` in the value cannot mean what PsychoPy's dollar syntax allows.
+
+    A field that takes code accepts one ``$`` at the start (then further ones
+    only in quotes or comments) or escaped ones (``\\$``); a field without
+    typing (a choice, a checkbox) accepts none.
+    """
+    value = param.val
+    if not isinstance(value, str) or "$" not in value:
+        return False
+    if param.inputType in _NO_CODE_INPUTS:
+        return True
+    valid, _ = Param(value.strip(), "str").dollarSyntax()  # PsychoPy's own rule, as for its text fields
+    return not valid
 
 
 class DynamicStimComponent(BaseVisualComponent):
@@ -34,6 +70,20 @@ class DynamicStimComponent(BaseVisualComponent):
     iconFile = _HERE / "dynamicstim.png"
     iconSVG = _HERE / "DynamicStimComponent.svg"
     tooltip = _translate("Dynamic stimulus: play a generated stimulus (STST store or video), frame-locked, with a log of every flip")
+
+    @property
+    def url(self) -> str | None:
+        """The help page Builder's *Help* button opens: the toolkit's PsychoPy page.
+
+        The HTML page when the documentation has been built in the checkout
+        (``docs/_build/html``), else its Markdown source; None (no *Help*
+        button) in an install without the documentation.
+        """
+        html = _DOCS / "_build" / "html" / "psychopy.html"
+        if html.is_file():
+            return html.as_uri() + "#builder-the-dynamic-stimulus-component"
+        source = _DOCS / "psychopy.md"
+        return source.as_uri() if source.is_file() else None
 
     def __init__(
         self,
@@ -103,8 +153,9 @@ class DynamicStimComponent(BaseVisualComponent):
             hint=_translate(
                 "The clip to play: a stimulus store (the .zarr folder `stst synth` writes), a video file "
                 "(.mp4, .gif ...), a folder of frame images or a .npy/.npz array. Use $variable and "
-                "'set every repeat' to take it from a conditions file; its frames are uploaded at the start "
-                "of the routine, before the first flip."
+                "'set every repeat' to take it from a conditions file; its frames are then uploaded at the "
+                "start of the routine, before the first flip, and the loading time is not counted as "
+                "routine time."
             ),
             label=_translate("Stimulus"),
         )  # fmt: skip
@@ -149,16 +200,25 @@ class DynamicStimComponent(BaseVisualComponent):
             ),
             label=_translate("Timing policy"),
         )  # fmt: skip
+        # Loop and Play backwards are code fields, not checkboxes: a checkbox cannot hold a
+        # $variable, and PsychoPy evaluates a checkbox's value as Python when it loads a
+        # .psyexp file, so '$backwards' there is a SyntaxError inside PsychoPy.
         self.params["loop"] = Param(
-            loop, valType="bool", inputType="bool", categ="Playback",
+            loop, valType="code", inputType="single", categ="Playback",
             updates="constant", allowedUpdates=["constant", "set every repeat"],
-            hint=_translate("Start again from the first frame after the last one."),
+            hint=_translate(
+                "Start again from the first frame after the last one: True or False, or a variable "
+                "(e.g. loop, a column of the conditions file, with 'set every repeat')."
+            ),
             label=_translate("Loop playback"),
         )  # fmt: skip
         self.params["reverse"] = Param(
-            reverse, valType="bool", inputType="bool", categ="Playback",
+            reverse, valType="code", inputType="single", categ="Playback",
             updates="constant", allowedUpdates=["constant", "set every repeat"],
-            hint=_translate("Play the clip backwards, from its last frame to its first."),
+            hint=_translate(
+                "Play the clip backwards, from its last frame to its first: True or False, or a variable "
+                "(e.g. backwards, a column of the conditions file, with 'set every repeat')."
+            ),
             label=_translate("Play backwards"),
         )  # fmt: skip
         self.params["catchUp"] = Param(
@@ -210,8 +270,22 @@ class DynamicStimComponent(BaseVisualComponent):
         del self.params["fillColor"]
         del self.params["borderColor"]
 
+    def integrityCheck(self):
+        """PsychoPy's checks, and alert 4315 for every parameter whose ``$`` cannot work.
+
+        Builder's Runner runs the experiment's integrity check when the
+        experiment is sent to it and lists the alerts in its *Alerts* panel;
+        :func:`~stst_psychopy.components.compile_experiment` runs it too.
+        """
+        super().integrityCheck()
+        for param in self.params.values():
+            if _misplacedDollar(param):
+                alert(_INVALID_DOLLAR, self, strFields={"component": self, "param": param})
+
     def writeInitCode(self, buff):
-        inits = getInitVals(self.params, "PsychoPy")
+        for name in ("loop", "reverse"):  # earlier versions saved them as checkboxes (valType bool)
+            self.params[name].valType = "code"
+        inits = {name: _asCode(param) for name, param in getInitVals(self.params, "PsychoPy").items()}
         inits["depth"] = -self.getPosInRoutine()
         inits["interp"] = self.params["interpolate"].val == "linear"
         if str(self.params["refreshRate"].val).strip() in ("", "None"):
@@ -229,6 +303,20 @@ class DynamicStimComponent(BaseVisualComponent):
             "    depth=%(depth).1f)\n"
         )
         buff.writeIndentedLines(code % inits)
+
+    def writeParamUpdate(self, buff, compName, paramName, val, updateType, params=None, target="PsychoPy"):
+        """PsychoPy's update line (``clip.setReverse(backwards)``), with a leading ``$`` read as code in any field."""
+        if isinstance(val, Param):
+            val = _asCode(val)
+        super().writeParamUpdate(buff, compName, paramName, val, updateType, params=params, target=target)
+
+    def writeRoutineStartCode(self, buff):
+        super().writeRoutineStartCode(buff)  # the 'set every repeat' updates: clip.setStimulus(...) loads the clip
+        if self.params["stimulus"].updates == "set every repeat":
+            # Builder counts a Routine's time from the end of the previous one, so loading would use
+            # up Routine time: shorten what comes before the clip and, in a Routine of fixed duration
+            # shorter than the load, leave PsychoPy's frame loop without a single frame (a crash).
+            buff.writeIndentedLines(f"routineTimer.addTime(-{self.params['name']}.loadDuration)  # loading takes no Routine time\n")
 
     def writeFrameCode(self, buff):
         params = self.params
@@ -256,9 +344,10 @@ class DynamicStimComponent(BaseVisualComponent):
             f"    thisExp.addData('{name}.presentation', {name}.log.info['presentation'])\n"
             f"    thisExp.addData('{name}.source', {name}.source)\n"
             f"    thisExp.addData('{name}.effectiveFps', {name}.effectiveFps)\n"
-            f"    for _key, _value in {name}.log.summary().items():\n"
-            f"        thisExp.addData('{name}.' + _key, _value)\n"
         )
+        if self.params["stimulus"].updates != "constant":  # loaded during the experiment: how long it took
+            code += f"    thisExp.addData('{name}.loadDuration', {name}.loadDuration)\n"
+        code += f"    for _key, _value in {name}.log.summary().items():\n        thisExp.addData('{name}.' + _key, _value)\n"
         if self.params["saveFlipLog"].val:
             code += f"    {name}.log.to_csv(thisExp.dataFileName + '_{name}_flips.csv', append=True)\n"
         code += f"{name}.setAutoDraw(False)\n{name}.stop()\n"
