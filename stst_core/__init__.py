@@ -22,7 +22,7 @@ from ._backbone import (
     Backbone,
     BackboneCard,
     LayerSpec,
-    WeightsChoice,
+    Normalization,
     backbone_class,
     create_backbone,
     fold_time,
@@ -43,7 +43,7 @@ from ._plugins import (
 )
 from ._table import format_table
 from ._video import Video, read_video, write_video
-from ._weights import WeightsFile, cache_dir, fetch, is_weights_path, load_state_dict
+from ._weights import ResolvedWeights, WeightsChoice, WeightsFile, cache_dir, fetch, is_weights_path, load_state_dict
 from .hookspecs import hookimpl
 
 # names whose modules bring in xarray, zarr, pandas or matplotlib: imported when first
@@ -99,10 +99,12 @@ __all__ = [
     "LayerSpec",
     "Metric",
     "NGD",
+    "Normalization",
     "OptimizedSynthesizer",
     "PluginLoadWarning",
     "Range",
     "RegistryError",
+    "ResolvedWeights",
     "RunProgress",
     "STSTError",
     "Selection",

@@ -23,6 +23,15 @@ Loading never unpickles arbitrary objects: ``.safetensors`` files through
 safetensors, ``.pt``/``.pth``/``.pyth``/``.bin``/``.ckpt`` through
 ``torch.load(weights_only=True)``, ``.npz`` through NumPy with
 ``allow_pickle=False``.
+
+A backbone names its weights by tag: each :class:`WeightsChoice` says where
+the tensors of one tag come from (a :class:`WeightsFile` to download, a
+function that builds them in code, or the network's own random
+initialisation). :func:`resolve_weights` turns a user's ``weights=`` value
+(a tag, a path, or None for the default) into a :class:`ResolvedWeights`:
+the tag and source the backbone's card records, and the file or function
+that gives the tensors. :class:`stst_core.Backbone` calls it for every
+backbone, so that every backbone resolves weights the same way.
 """
 
 from __future__ import annotations
@@ -34,7 +43,7 @@ import shutil
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +51,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ._errors import WeightsError
+from ._errors import BackboneError, WeightsError
 
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".pyth", ".bin", ".ckpt", ".npz")
 
@@ -253,3 +262,171 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsError(f"{path} does not hold a state dict (a mapping of names to tensors)")
     return dict(state)
+
+
+@dataclass(frozen=True)
+class WeightsChoice:
+    """One weights tag a backbone offers, and where its tensors come from.
+
+    Exactly one of three sources, by the fields set:
+
+    - ``file``: a :class:`WeightsFile`, downloaded once, verified and cached
+      (``imagenet``, ``kinetics400``, ``tesfaldet``);
+    - ``initializer``: a function without arguments that returns a state dict
+      built in code (``analytic`` filters);
+    - neither: the network keeps the initialisation it was built with, under
+      the seed :func:`stst_core.create_backbone` sets (``random``).
+
+    Parameters
+    ----------
+    tag
+        The name users pass as ``weights=`` (lower case, no path separator).
+    description
+        One line for ``stst backbones info``; for weights built in code it is
+        also the card's ``source``.
+    licence
+        Licence of these weights.
+    file
+        The downloadable file, or None.
+    initializer
+        The function building the state dict, or None.
+    hint
+        What else works when the file cannot be had, for the error message
+        (``"torchvision's r3d_18-b3b3357e.pth works too: pass weights=<its path>."``).
+
+    Examples
+    --------
+    >>> from stst_core import WeightsChoice, WeightsFile
+    >>> WeightsChoice("random", "PyTorch's initialisation under the given seed")  # doctest: +ELLIPSIS
+    WeightsChoice(tag='random', ...)
+    >>> WeightsChoice("tesfaldet", "trained on UCF-101 flow", "Apache-2.0",
+    ...               WeightsFile("msoe.tesfaldet", "msoe.npz", ("https://example.org/weights.npz",), "99c984d7"))  # doctest: +SKIP
+    """
+
+    tag: str
+    description: str
+    licence: str = ""
+    file: WeightsFile | None = None
+    initializer: Callable[[], Mapping[str, torch.Tensor]] | None = None
+    hint: str = ""
+
+    def __post_init__(self) -> None:
+        if self.file is not None and self.initializer is not None:
+            raise ValueError(f"weights {self.tag!r}: give a file or an initializer, not both")
+        if not self.tag or "/" in self.tag or os.sep in self.tag or self.tag.lower().endswith(WEIGHT_SUFFIXES):
+            raise ValueError(f"weights tag {self.tag!r} would read as a path; tags are plain names such as 'imagenet'")
+
+
+@dataclass(frozen=True)
+class ResolvedWeights:
+    """What a backbone's ``weights`` argument resolved to (see :func:`resolve_weights`).
+
+    Attributes
+    ----------
+    tag
+        The tag, or ``file:PATH`` for a file the user named: the card's ``weights``.
+    source
+        Where the tensors come from, in words: the download URL, the path, or
+        the choice's description for weights built in code: the card's ``source``.
+    path
+        The file to read: the user's, or the downloaded one in the cache;
+        None for weights built in code and random ones.
+    choice
+        The :class:`WeightsChoice` of a tag; None for a file path.
+    """
+
+    tag: str
+    source: str
+    path: Path | None = None
+    choice: WeightsChoice | None = None
+
+    @property
+    def is_file(self) -> bool:
+        """True when the user named a file (``weights=PATH``), not a tag."""
+        return self.choice is None and self.path is not None
+
+    @property
+    def is_random(self) -> bool:
+        """True when no tensors are loaded: the network keeps its seeded initialisation."""
+        return self.path is None and (self.choice is None or self.choice.initializer is None)
+
+    def state_dict(self) -> dict[str, torch.Tensor] | None:
+        """The tensors: read (safely) from :attr:`path`, built by the choice's initializer, or None for random weights."""
+        if self.path is not None:
+            return load_state_dict(self.path)
+        if self.choice is not None and self.choice.initializer is not None:
+            return dict(self.choice.initializer())
+        return None
+
+
+def resolve_weights(
+    weights: str | Path | None,
+    choices: Sequence[WeightsChoice],
+    *,
+    default: str,
+    owner: str,
+    accepts_files: bool = True,
+    file: WeightsFile | None = None,
+) -> ResolvedWeights:
+    """Turn a ``weights=`` value into a :class:`ResolvedWeights`, downloading a file if the tag needs one.
+
+    A declared tag wins over a file of the same name; anything else that
+    looks like a path (:func:`is_weights_path`) is a file, which must exist.
+
+    Parameters
+    ----------
+    weights
+        A tag of ``choices``, a path, or None for ``default``.
+    choices
+        The tags the backbone offers.
+    default
+        The tag used when ``weights`` is None.
+    owner
+        Who asks, for error messages (``"VGG19"``).
+    accepts_files
+        Whether a path is allowed.
+    file
+        The downloadable file of the chosen tag when it is known only once the
+        backbone is built (the member of a family: ``timm:<model>``); it
+        replaces the choice's own ``file``.
+
+    Raises
+    ------
+    BackboneError
+        For an unknown tag (the message names the known ones), or a path where
+        none is accepted.
+    WeightsError
+        For a missing file, or a download that cannot be had (the message says
+        where to put the file and which tags need no download).
+    """
+    value = default if weights is None or weights == "" else weights
+    by_tag = {choice.tag: choice for choice in choices}
+    if isinstance(value, str) and value in by_tag:
+        choice = by_tag[value]
+        wanted = file or choice.file
+        if wanted is None:
+            return ResolvedWeights(choice.tag, choice.description, None, choice)
+        return ResolvedWeights(choice.tag, wanted.resolved_urls()[0], _fetch_for(wanted, choice, choices), choice)
+    if is_weights_path(value):
+        if not accepts_files:
+            raise BackboneError(f"{owner} takes no weights file ({value}); choose {_allowed(choices, False)}")
+        path = Path(value).expanduser()
+        if not path.is_file():
+            raise WeightsError(f"weights file not found: {path}; give the path of an existing file, or choose {_allowed(choices, False)}")
+        return ResolvedWeights(f"file:{value}", str(value), path, None)
+    raise BackboneError(f"unknown weights {value!r} for {owner}; choose {_allowed(choices, accepts_files)}")
+
+
+def _allowed(choices: Sequence[WeightsChoice], accepts_files: bool) -> str:
+    return ", ".join(choice.tag for choice in choices) + (" or a path to a weights file" if accepts_files else "")
+
+
+def _fetch_for(file: WeightsFile, choice: WeightsChoice, choices: Sequence[WeightsChoice]) -> Path:
+    """``fetch(file)``, with a message naming what else works: the choice's hint, and the tags that need no download."""
+    try:
+        return fetch(file)
+    except WeightsError as exc:
+        offline = [f"weights={c.tag!r}" for c in choices if c.file is None and c.tag != choice.tag]
+        hint = f" {choice.hint}" if choice.hint else ""
+        without = f" For a run without any download use {' or '.join(offline)}." if offline else ""
+        raise WeightsError(f"weights={choice.tag!r} are unavailable: {exc}{hint}{without}") from None

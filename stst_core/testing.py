@@ -375,20 +375,27 @@ def small_clip(net, *, batch: int = 1, seed: int = 0):
     return torch.rand(batch, 3, frames, size, size, generator=torch.Generator().manual_seed(seed))
 
 
-def check_backbone(name: str, *, weights: str | None = "random", clip=None, layers: Sequence[str] | None = None, **options) -> None:
+def check_backbone(name: str, *, weights: str | None = "random", clip=None, layers: Sequence[str] | None = None, round_trip: bool = True, **options) -> None:
     """The backbone contract, checked on ``create_backbone(name, weights=weights, **options)``.
 
     Frozen (no trainable parameter) and in eval mode even after ``.train()``;
     two constructions with one seed give bit-identical outputs, as do two
     calls; every layer has the declared number of axes and channels, a batch
     axis of the input's size and finite values; a sample's output does not
-    depend on the rest of its batch (eval mode for real); and a gradient
-    reaches the input (from the first, the last and four layers between).
+    depend on the rest of its batch (eval mode for real); a gradient reaches
+    the input (from the first, the last and four layers between); the card
+    names its weights and input normalisation; and (``round_trip``, for a
+    backbone that :attr:`~stst_core.Backbone.accepts_weight_files`) its state
+    dict, saved with ``torch.save``, builds under another seed a backbone with
+    the same outputs. Pass ``round_trip=False`` for a backbone whose files are
+    not bare state dicts (a trained model with its architecture card).
     Raises ``AssertionError`` naming the
     backbone and what broke. ``clip`` (``(B, 3, T, H, W)``, B ≥ 2) and
     ``layers`` (default: all) make the check affordable for networks that
     take only large clips.
     """
+    import tempfile
+
     import torch
 
     from . import create_backbone
@@ -400,6 +407,8 @@ def check_backbone(name: str, *, weights: str | None = "random", clip=None, laye
     net.train()
     training = [n or "(the backbone)" for n, m in net.named_modules() if m.training]
     assert not training, f"{name}: in training mode after .train(): {training[:5]}; a backbone stays in eval mode"
+    assert net.card.weights, f"{name}: its card names no weights (BackboneCard.weights); pass weights= to Backbone.__init__"
+    assert net.card.input_normalization, f"{name}: its card does not say how the input is normalised (BackboneCard.input_normalization)"
     clip = small_clip(net, batch=2) if clip is None else clip
     layers = list(layers or net.layers)
     out, again, other = net(clip, layers), net(clip, layers), twin(clip, layers)
@@ -414,6 +423,16 @@ def check_backbone(name: str, *, weights: str | None = "random", clip=None, laye
         assert torch.isfinite(value).all(), f"{name}.{layer}: non-finite values on a random clip"
         assert torch.equal(value, again[layer]), f"{name}.{layer}: two calls on one input differ"
         assert torch.equal(value, other[layer]), f"{name}.{layer}: two constructions with one seed differ"
+    if round_trip and net.accepts_weight_files:
+        del twin
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "state_dict.pt"
+            torch.save(net.state_dict(), path)
+            loaded = create_backbone(name, weights=str(path), seed=4, **options)
+            assert loaded.card.weights == f"file:{path}", f"{name}: built from {path}, its card says weights {loaded.card.weights!r}"
+            from_file = loaded(clip, layers)
+        for layer in layers:
+            assert torch.equal(from_file[layer], out[layer]), f"{name}.{layer}: a backbone built from its own saved state dict computes other values"
     alone = net(clip[:1], layers)
     for layer, value in out.items():
         torch.testing.assert_close(

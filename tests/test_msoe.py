@@ -102,8 +102,17 @@ def test_offline_without_the_file_says_where_to_put_it(monkeypatch):
 def test_a_file_that_is_not_msoe_is_a_clear_error(tmp_path):
     path = tmp_path / "other.npz"
     np.savez(path, conv1_w=np.zeros((2, 11, 11, 1, 32), np.float32))
-    with pytest.raises(WeightsError, match="neither the reference MSOE .npz"):
+    with pytest.raises(WeightsError, match=r"other.npz does not fit msoe \(missing conv1.weight.*unexpected conv1_w\). Expected the reference MSOE .npz"):
         create_backbone("msoe", weights=str(path))
+
+
+def test_a_file_saved_from_the_analytic_weights_loads_back_without_a_decoder(tmp_path, analytic):
+    torch.save(analytic.state_dict(), tmp_path / "analytic.pt")
+    assert set(analytic.state_dict()) == {"net.conv1.weight", "net.conv1.bias", "net.conv2.weight", "net.conv2.bias"}
+    again = create_backbone("msoe", weights=str(tmp_path / "analytic.pt"))
+    assert "flow" not in again.layers and again.card.weights == f"file:{tmp_path / 'analytic.pt'}"
+    x = torch.rand(1, 3, 2, 32, 32)
+    torch.testing.assert_close(again(x)["concat"], analytic(x)["concat"], rtol=0, atol=0)
 
 
 @pytest.fixture(scope="module")

@@ -207,10 +207,14 @@ def test_a_state_dict_of_another_model_is_a_clear_error(tmp_path):
         mc3 = torchvision.models.get_model("mc3_18")
         resnet = torchvision.models.resnet18()
     torch.save({k: torch.zeros(v.shape) for k, v in mc3.state_dict().items()}, tmp_path / "mc3.pth")
-    with pytest.raises(WeightsError, match=r"does not fit r3d_18: layer2\.0\.conv1\.0\.weight: \(128, 64, 1, 3, 3\) instead of \(128, 64, 3, 3, 3\)"):
+    with pytest.raises(
+        WeightsError, match=r"does not fit r3d_18 \(mis-shaped layer2\.0\.conv1\.0\.weight: \(128, 64, 1, 3, 3\) instead of \(128, 64, 3, 3, 3\)"
+    ):
         create_backbone("r3d_18", weights=str(tmp_path / "mc3.pth"))
     torch.save({k: torch.zeros(v.shape) for k, v in resnet.state_dict().items()}, tmp_path / "resnet18.pth")
-    with pytest.raises(WeightsError, match=r"not a r3d_18 state dict: missing stem\.0\.weight.*; unexpected conv1\.weight"):
+    with pytest.raises(
+        WeightsError, match=r"does not fit r3d_18 \(missing stem\.0\.weight.*; unexpected conv1\.weight.*\). Expected .*keys such as 'stem\.0\.weight'"
+    ):
         create_backbone("r3d_18", weights=str(tmp_path / "resnet18.pth"))
 
 

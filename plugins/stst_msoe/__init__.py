@@ -27,16 +27,12 @@ from stst_core import (
     BackboneError,
     LayerSpec,
     WeightsChoice,
-    WeightsError,
     WeightsFile,
-    fetch,
     hookimpl,
-    is_weights_path,
-    load_state_dict,
 )
 
 from .analytic import analytic_state_dict
-from .network import CHANNELS, NUM_SCALES, MSOENet
+from .network import CHANNELS, NUM_SCALES, REFERENCE_KEYS, MSOENet, reference_state_dict
 
 TESFALDET = WeightsFile(
     name="msoe.tesfaldet",
@@ -46,7 +42,6 @@ TESFALDET = WeightsFile(
     licence="Apache-2.0",
     size_bytes=725_000,
 )
-REFERENCE_KEYS = {f"conv{i}_{p}" for i in range(1, 5) for p in "wb"}
 # STST sums R, G and B; Tesfaldet et al. use tf.image.rgb_to_grayscale (ITU-R 601 luma)
 GREY = {"sum": "R + G + B", "luma": "0.299 R + 0.587 G + 0.114 B"}
 LUMA = (0.299, 0.587, 0.114)
@@ -58,35 +53,33 @@ class MSOE(Backbone):
     paper = "Tesfaldet, Brubaker & Derpanis (2018). Two-Stream Convolutional Networks for Dynamic Texture Synthesis. CVPR. arXiv:1706.06982"
     licence = "Apache-2.0 (STST redistribution of the trained weights)"
     weights_choices = (
-        WeightsChoice("tesfaldet", "trained on UCF-101 optical flow (Tesfaldet et al.), as shipped with STST", "Apache-2.0", TESFALDET),
-        WeightsChoice("analytic", "oriented spatiotemporal Gaussian-derivative quadrature filters built in code; no flow decoder"),
+        WeightsChoice(
+            "tesfaldet",
+            "trained on UCF-101 optical flow (Tesfaldet et al.), as shipped with STST",
+            "Apache-2.0",
+            TESFALDET,
+            hint="The STST repository's dyn_model/weights.npz works too: pass weights=<its path>.",
+        ),
+        WeightsChoice(
+            "analytic",
+            "oriented spatiotemporal Gaussian-derivative quadrature filters built in code (stst_msoe.analytic); no flow decoder",
+            initializer=analytic_state_dict,
+        ),
         WeightsChoice("random", "PyTorch's default initialisation under the given seed"),
     )
     default_weights = "tesfaldet"
+    weights_help = f"Expected the reference MSOE .npz (arrays {', '.join(sorted(REFERENCE_KEYS))}) or a state dict saved from this backbone or from MSOENet."
     temporal_window = 2
 
     def __init__(self, weights: str | None = None, *, grey: str = "sum"):
-        weights = weights or self.default_weights
         if grey not in GREY:
             raise BackboneError(f"msoe: grey must be one of {', '.join(GREY)}, got {grey!r}")
-        net = MSOENet()
-        has_decoder = True
-        if is_weights_path(weights):
-            tag, source = f"file:{weights}", str(weights)
-            _load_file(net, weights)
-        else:
-            choice = self.weights_choice(weights)
-            tag = choice.tag
-            if choice.file is not None:
-                path = fetch(choice.file)
-                source = f"{choice.file.resolved_urls()[0]} (cached at {path})"
-                _load_file(net, path)
-            elif tag == "analytic":
-                source = "built in code (stst_msoe.analytic)"
-                net.load_state_dict(analytic_state_dict(), strict=False)
-                has_decoder = False
-            else:
-                source = "random initialisation"
+        resolved = self.resolve_weights(weights)
+        state = resolved.state_dict()
+        if state is not None:
+            state = self.convert_state_dict(state)
+        # weights without a flow decoder (the analytic ones, or a file saved from them) give no flow layer
+        has_decoder = state is None or bool({"conv3.weight", "net.conv3.weight"} & set(state))
 
         layers = [LayerSpec(f"scale{s}", "CTHW", CHANNELS, f"pyramid level {s} (1/{2**s} resolution)") for s in range(NUM_SCALES)]
         layers.append(LayerSpec("concat", "CTHW", NUM_SCALES * CHANNELS, "all levels upsampled to full size"))
@@ -95,17 +88,16 @@ class MSOE(Backbone):
         super().__init__(
             card=BackboneCard(
                 name="msoe",
-                weights=tag,
-                source=source,
-                licence=self.licence,
-                paper=self.paper,
+                # grey and contrast normalisation belong to the network (compute), not to a Normalization
                 input_normalization=f"grey = {GREY[grey]} of [0,1] RGB, then contrast normalisation per frame pair",
                 extra={"grey": grey},
             ),
             layers=layers,
             default_layers=["concat"],
+            weights=resolved,
         )
-        self.net = net
+        self.net = MSOENet(decoder=has_decoder)
+        self.load_weights(state, module=self.net)
         self.register_buffer("grey_weights", torch.tensor(LUMA if grey == "luma" else (1.0, 1.0, 1.0)).view(1, 3, 1, 1, 1), persistent=False)
 
     def compute(self, video: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
@@ -117,17 +109,9 @@ class MSOE(Backbone):
         outputs = self.net(pairs.reshape(batch * steps, 2, *pairs.shape[-2:]), decode="flow" in layers)
         return {name: out.reshape(batch, steps, *out.shape[1:]).transpose(1, 2) for name, out in outputs.items() if name in layers}
 
-
-def _load_file(net: MSOENet, path) -> None:
-    """Load the reference ``.npz`` layout, or a state dict saved from :class:`MSOENet`."""
-    state = load_state_dict(path)
-    if REFERENCE_KEYS <= set(state):
-        net.load_reference({k: v.numpy() for k, v in state.items()})
-        return
-    try:
-        net.load_state_dict(state)
-    except RuntimeError as exc:
-        raise WeightsError(f"{path} is neither the reference MSOE .npz (arrays {', '.join(sorted(REFERENCE_KEYS))}) nor an MSOENet state dict: {exc}") from None
+    def convert_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The reference ``.npz`` layout (TensorFlow axes, ``conv1_w`` …) becomes :class:`MSOENet`'s; other files are taken as they are."""
+        return reference_state_dict(state) if REFERENCE_KEYS <= set(state) else state
 
 
 @hookimpl

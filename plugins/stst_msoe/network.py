@@ -68,15 +68,18 @@ class MSOENet(nn.Module):
 
     ``forward`` returns the per-level energies (each ``(N, 64, h_s, w_s)``), the
     full-resolution concatenation ``(N, 320, H, W)`` and, when asked, the
-    decoded flow ``(N, 2, H, W)``.
+    decoded flow ``(N, 2, H, W)``. ``decoder=False`` leaves the flow decoder
+    out (weights that have none: the analytic ones).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, decoder: bool = True) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(2, FILTERS, KERNEL)  # the 2×11×11 spatiotemporal filters
         self.conv2 = nn.Conv2d(FILTERS, CHANNELS, 1)
-        self.conv3 = nn.Conv2d(NUM_SCALES * CHANNELS, 64, 3)
-        self.conv4 = nn.Conv2d(64, 2, 1)
+        self.decoder = decoder
+        if decoder:
+            self.conv3 = nn.Conv2d(NUM_SCALES * CHANNELS, 64, 3)
+            self.conv4 = nn.Conv2d(64, 2, 1)
         self.register_buffer("blur", gaussian_kernel().view(1, 1, 5, 5), persistent=False)
 
     def oriented_energy(self, pair: torch.Tensor) -> torch.Tensor:
@@ -105,29 +108,35 @@ class MSOENet(nn.Module):
             upsampled.append(energy if scale == 0 else F.interpolate(energy, size=size, mode="bilinear", align_corners=False))
         outputs["concat"] = torch.cat(upsampled, dim=1)
         if decode:
+            if not self.decoder:
+                raise ValueError("this MSOENet has no flow decoder (built with decoder=False)")
             hidden = F.relu(self.conv3(symmetric_pad(outputs["concat"], 1)))
             outputs["flow"] = self.conv4(hidden)
         return outputs
 
-    def load_reference(self, arrays: dict[str, np.ndarray | torch.Tensor]) -> None:
-        """Load the reference ``.npz`` layout (TensorFlow ``T, H, W, Cin, Cout``)."""
 
-        def conv(name: str, spatial_only: bool) -> torch.Tensor:
-            w = torch.as_tensor(np.asarray(arrays[name]), dtype=torch.float32)
-            w = w.permute(4, 3, 0, 1, 2)  # → (Cout, Cin, T, H, W)
-            # frames become input channels for conv1; other layers have T = 1
-            return w.squeeze(2) if spatial_only else w[:, 0]
+REFERENCE_KEYS = frozenset(f"conv{i}_{p}" for i in range(1, 5) for p in "wb")
 
-        state = {
-            "conv1.weight": conv("conv1_w", spatial_only=False),
-            "conv2.weight": conv("conv2_w", spatial_only=True),
-            "conv3.weight": conv("conv3_w", spatial_only=True),
-            "conv4.weight": conv("conv4_w", spatial_only=True),
-        }
-        for i in range(1, 5):
-            state[f"conv{i}.bias"] = torch.as_tensor(np.asarray(arrays[f"conv{i}_b"]), dtype=torch.float32)
-        # the reference decoder gives (dx, -dy): y pointing up. Negating its second
-        # output gives (dx, dy) with y down, the image convention of OpenCV's flow.
-        state["conv4.weight"][1] *= -1
-        state["conv4.bias"][1] *= -1
-        self.load_state_dict(state)
+
+def reference_state_dict(arrays: dict[str, np.ndarray | torch.Tensor]) -> dict[str, torch.Tensor]:
+    """:class:`MSOENet`'s state dict from the reference ``.npz`` layout (TensorFlow ``T, H, W, Cin, Cout``; arrays ``conv1_w`` … ``conv4_b``)."""
+
+    def conv(name: str, spatial_only: bool) -> torch.Tensor:
+        w = torch.as_tensor(np.asarray(arrays[name]), dtype=torch.float32)
+        w = w.permute(4, 3, 0, 1, 2)  # → (Cout, Cin, T, H, W)
+        # frames become input channels for conv1; other layers have T = 1
+        return w.squeeze(2) if spatial_only else w[:, 0]
+
+    state = {
+        "conv1.weight": conv("conv1_w", spatial_only=False),
+        "conv2.weight": conv("conv2_w", spatial_only=True),
+        "conv3.weight": conv("conv3_w", spatial_only=True),
+        "conv4.weight": conv("conv4_w", spatial_only=True),
+    }
+    for i in range(1, 5):
+        state[f"conv{i}.bias"] = torch.as_tensor(np.asarray(arrays[f"conv{i}_b"]), dtype=torch.float32)
+    # the reference decoder gives (dx, -dy): y pointing up. Negating its second
+    # output gives (dx, dy) with y down, the image convention of OpenCV's flow.
+    state["conv4.weight"][1] *= -1
+    state["conv4.bias"][1] *= -1
+    return state

@@ -17,7 +17,7 @@ from typing import Sequence
 import click
 import torch
 
-from stst_core import Backbone, BackboneCard, BackboneError, LayerSpec, WeightsChoice, hookimpl, is_weights_path
+from stst_core import Backbone, BackboneCard, BackboneError, LayerSpec, WeightsChoice, hookimpl
 from stst_core.cli import device_option, quiet_option, seed_option
 
 from .network import PredNet, PredNetConfig
@@ -36,22 +36,15 @@ class PredNetBackbone(Backbone):
     temporal_window = 1
 
     def __init__(self, weights: str | None = None):
-        weights = weights or self.default_weights
-        if is_weights_path(weights):
-            model, tag = load(weights), f"file:{weights}"
-        else:
-            self.weights_choice(weights)
-            model, tag = PredNet(), "random"
+        resolved = self.resolve_weights(weights)
+        # a trained model's file carries its architecture (its card's options): read whole, not as a bare state dict
+        model = PredNet() if resolved.path is None else load(resolved.path)
         levels = model.levels
         channels = model.config.channels
         layers = [LayerSpec(f"R{l}", "CTHW", channels[l], f"representation units of layer {l}") for l in range(levels)]
         layers += [LayerSpec(f"E{l}", "CTHW", 2 * channels[l], f"error units of layer {l}") for l in range(levels)]
         layers.append(LayerSpec("prediction", "CTHW", 3, "the predicted frame (frame t from frames before t)"))
-        super().__init__(
-            card=BackboneCard(name="prednet", weights=tag, source=str(weights), licence=self.licence, paper=PAPER, input_normalization="none: [0,1] RGB"),
-            layers=layers,
-            default_layers=[f"R{l}" for l in range(levels)],
-        )
+        super().__init__(card=BackboneCard(name="prednet"), layers=layers, default_layers=[f"R{l}" for l in range(levels)], weights=resolved)
         self.model = model
 
     def compute(self, video: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:

@@ -122,19 +122,16 @@ from stst_core import (
     BackboneCard,
     BackboneError,
     LayerSpec,
+    Normalization,
     WeightsChoice,
     WeightsError,
     fold_time,
     hookimpl,
-    is_weights_path,
-    load_state_dict,
     unfold_time,
 )
 
 from .network import RandomMultiscaleNet, gaussian_blur_kernel, random_filter_banks
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 MAX_LEVELS = 8
 
 
@@ -143,8 +140,14 @@ class RandomMultiscale(Backbone):
 
     paper = "Ustyuzhaninov, Brendel, Gatys & Bethge (2017). What does it take to generate natural textures? ICLR. https://openreview.net/forum?id=BJhZeLsxx"
     licence = "Apache-2.0 (this toolkit)"
-    weights_choices = (WeightsChoice("random", "zero-mean, unit-norm Gaussian random filters drawn in code under the given seed"),)
+    weights_choices = (
+        WeightsChoice(
+            "random", "zero-mean, unit-norm Gaussian random filters drawn in code under the given seed (stst_randomnets.network.random_filter_banks)"
+        ),
+    )
     default_weights = "random"
+    # as torchvision's VGG-19, so that images, losses and step sizes are on the scale of the VGG-19 spatial stream
+    normalization = Normalization.IMAGENET
     temporal_window = 1
 
     def __init__(
@@ -156,7 +159,6 @@ class RandomMultiscale(Backbone):
         kernel_size: int = 7,
         shared: bool = True,
     ):
-        weights = weights or self.default_weights
         _check_int("levels", levels, 1, MAX_LEVELS)
         _check_int("channels", channels, 1, None)
         _check_int("kernel_size", kernel_size, 1, None)
@@ -165,68 +167,48 @@ class RandomMultiscale(Backbone):
         if not isinstance(shared, bool):
             raise BackboneError(f"random-multiscale: shared must be True or False, got {shared!r}")
 
-        net = RandomMultiscaleNet(levels=levels, channels=channels, kernel_size=kernel_size, shared=shared)
-        if is_weights_path(weights):
-            tag, source = f"file:{weights}", str(weights)
-            _load_file(net, weights)
-        else:
-            tag = self.weights_choice(weights).tag
-            source = "drawn in code (stst_randomnets.network.random_filter_banks)"
-
         resolution = ["full resolution"] + [f"1/{2**s} resolution" for s in range(1, levels)]
         super().__init__(
-            card=BackboneCard(
-                name="random-multiscale",
-                weights=tag,
-                source=source,
-                licence=self.licence,
-                paper=self.paper,
-                input_normalization="ImageNet mean/std on [0,1] RGB (torchvision, timm)",
-                extra={"levels": levels, "channels": channels, "kernel_size": kernel_size, "shared": shared},
-            ),
+            card=BackboneCard(name="random-multiscale", extra={"levels": levels, "channels": channels, "kernel_size": kernel_size, "shared": shared}),
             layers=[
                 LayerSpec(f"level{s}", "CTHW", channels, f"pyramid level {s} ({resolution[s]}): {kernel_size}×{kernel_size} random filters, ReLU")
                 for s in range(levels)
             ],
             default_layers=[f"level{s}" for s in range(levels)],
+            weights=weights,
         )
-        self.net = net
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1, 1), persistent=False)
-
-    def normalize(self, video: torch.Tensor) -> torch.Tensor:
-        return (video - self.mean) / self.std
+        self.net = RandomMultiscaleNet(levels=levels, channels=channels, kernel_size=kernel_size, shared=shared)
+        self.load_weights(module=self.net)
 
     def compute(self, video: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
         features = self.net(fold_time(video), levels=[int(name[len("level") :]) for name in layers])
         return {f"level{s}": unfold_time(out, video.shape[0]) for s, out in features.items()}
+
+    def convert_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Filters saved from this backbone (``net.filters``) or its network (``filters``); a shape that the options do not give names the options it needs."""
+        source = self.resolved_weights.source
+        filters = state.get("net.filters", state.get("filters"))
+        if filters is None:
+            raise WeightsError(
+                f"{source} is not a random-multiscale state dict: it has no 'net.filters' (or 'filters') entry; "
+                f"its keys are {', '.join(sorted(state)[:6])}{'…' if len(state) > 6 else ''}"
+            )
+        expected = tuple(self.net.filters.shape)
+        shape = tuple(filters.shape)
+        if shape != expected:
+            hint = ""
+            if len(shape) == 5 and shape[2] == 3 and shape[3] == shape[4]:
+                shared = "shared=True" if shape[0] == 1 else f"shared=False, levels={shape[0]}"
+                hint = f" (the file's filters need channels={shape[1]}, kernel_size={shape[3]}, {shared})"
+            raise WeightsError(f"{source} holds filters of shape {shape}, but the options give {expected} (banks, channels, 3, kernel_size, kernel_size){hint}")
+        # used as they are, not re-normalised
+        return {"filters": filters}
 
 
 def _check_int(name: str, value, low: int, high: int | None) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
         span = f"from {low} to {high}" if high is not None else f"≥ {low}"
         raise BackboneError(f"random-multiscale: {name} must be an integer {span}, got {value!r}")
-
-
-def _load_file(net: RandomMultiscaleNet, path) -> None:
-    """Load filters saved from this backbone (``net.filters``) or its network (``filters``)."""
-    state = load_state_dict(path)
-    filters = state.get("net.filters", state.get("filters"))
-    if filters is None:
-        raise WeightsError(
-            f"{path} is not a random-multiscale state dict: it has no 'net.filters' (or 'filters') entry; "
-            f"its keys are {', '.join(sorted(state)[:6])}{'…' if len(state) > 6 else ''}"
-        )
-    expected = tuple(net.filters.shape)
-    if tuple(filters.shape) != expected:
-        shape = tuple(filters.shape)
-        hint = ""
-        if len(shape) == 5 and shape[2] == 3 and shape[3] == shape[4]:
-            shared = "shared=True" if shape[0] == 1 else f"shared=False, levels={shape[0]}"
-            hint = f" (the file's filters need channels={shape[1]}, kernel_size={shape[3]}, {shared})"
-        raise WeightsError(f"{path} holds filters of shape {shape}, but the options give {expected} (banks, channels, 3, kernel_size, kernel_size){hint}")
-    with torch.no_grad():
-        net.filters.copy_(filters.float())
 
 
 @hookimpl

@@ -36,12 +36,10 @@ from stst_core import (
     BackboneCard,
     BackboneError,
     LayerSpec,
+    Normalization,
     WeightsChoice,
     WeightsError,
-    fetch,
     fold_time,
-    is_weights_path,
-    load_state_dict,
     unfold_time,
 )
 
@@ -73,6 +71,8 @@ class TimmFrames(Backbone):
         WeightsChoice(
             "pretrained",
             "timm's pretrained weights of the model (of its tag, if the name has one) from the Hugging Face hub, checked against the hub's sha256, cached",
+            # the file depends on the model: resolve_weights is given it below
+            hint="timm's own model.safetensors (or pytorch_model.bin) of that model works too: pass weights=<its path>.",
         ),
         WeightsChoice("random", "timm's initialisation under the given seed"),
     )
@@ -81,20 +81,13 @@ class TimmFrames(Backbone):
 
     def __init__(self, weights: str | None = None, *, variant: str | None = None):
         model_name = _check_model_name(variant)
-        weights = weights or self.default_weights
-        name = f"timm:{model_name}"
-        if is_weights_path(weights):
-            tag, source, state = f"file:{weights}", str(weights), load_state_dict(weights)
-        else:
-            tag = self.weights_choice(weights).tag
-            state, source = None, "timm's random initialisation"
-            if tag == "pretrained":
-                file = hub_weights_file(model_name)
-                state, source = load_state_dict(_fetch(file, name)), file.resolved_urls()[0]
-        model = _create(model_name, state, source)
+        wanted = weights or self.default_weights
+        resolved = self.resolve_weights(wanted, file=hub_weights_file(model_name) if wanted == "pretrained" else None)
+        model = _create(model_name, resolved.state_dict(), resolved.source)
 
         cfg = model.pretrained_cfg
-        mean, std = tuple(cfg.get("mean", (0.485, 0.456, 0.406))), tuple(cfg.get("std", (0.229, 0.224, 0.225)))
+        # the statistics the model's weights were trained with, for random weights too (the same network)
+        normalization = Normalization(cfg.get("mean", Normalization.IMAGENET.mean), cfg.get("std", Normalization.IMAGENET.std), name="timm pretrained_cfg")
         feature_names = [info["module"] for info in model.feature_info]
         layers = [LayerSpec(module, "CTHW", info["num_chs"], f"stride {info['reduction']}") for module, info in zip(feature_names, model.feature_info)]
         layers.append(LayerSpec(POOLED, "CT", model.num_features, "the classifier's input, per frame"))
@@ -104,26 +97,19 @@ class TimmFrames(Backbone):
         input_size = "×".join(str(n) for n in cfg.get("input_size", (3, 224, 224))[1:])
         super().__init__(
             card=BackboneCard(
-                name=name,
-                weights=tag,
-                source=source,
-                licence=f"timm (Apache-2.0); weights: {cfg.get('license') or 'see the model card'}" if tag == "pretrained" else self.licence,
-                paper=self.paper,
-                input_normalization=f"mean {mean}, std {std} on [0,1] RGB (timm pretrained_cfg)",
+                name=f"timm:{model_name}",
+                licence=f"timm (Apache-2.0); weights: {cfg.get('license') or 'see the model card'}" if resolved.tag == "pretrained" else "",
                 extra={"model": model_name, "pretrained_input_size": input_size},
                 classes=classes,
             ),
             layers=layers,
             default_layers=feature_names,
+            weights=resolved,
+            normalization=normalization,
         )
         self.model = model
         self.feature_names = feature_names
         self.input_size = input_size
-        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1, 1), persistent=False)
-
-    def normalize(self, video: torch.Tensor) -> torch.Tensor:
-        return (video - self.mean) / self.std
 
     def compute(self, video: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
         frames = fold_time(video)
@@ -188,14 +174,3 @@ def _create(model_name: str, state: dict | None, source: str):
         detail = " ".join(str(exc).split())
         detail = detail if len(detail) < 400 else detail[:400] + "…"
         raise WeightsError(f"{source} does not fit timm's {model_name}: {detail}") from None
-
-
-def _fetch(file, name: str):
-    try:
-        return fetch(file)
-    except WeightsError as exc:
-        raise WeightsError(
-            f"{name} weights='pretrained' are unavailable: {exc} "
-            "timm's own model.safetensors (or pytorch_model.bin) of that model works too: pass weights=<its path>. "
-            "For a run without any download use weights='random'."
-        ) from None

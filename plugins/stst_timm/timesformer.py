@@ -44,10 +44,10 @@ import torch.nn.functional as F
 from timm.layers import Attention, Mlp, PatchEmbed, trunc_normal_
 from torch import nn
 
-from stst_core import Backbone, BackboneCard, BackboneError, LayerSpec, WeightsChoice, WeightsError, is_weights_path, load_state_dict
+from stst_core import Backbone, BackboneCard, BackboneError, LayerSpec, Normalization, WeightsChoice
 
-TIMESFORMER_MEAN = (0.45, 0.45, 0.45)
-TIMESFORMER_STD = (0.225, 0.225, 0.225)
+# the statistics TimeSformer's Kinetics checkpoints were trained with
+TIMESFORMER = Normalization((0.45, 0.45, 0.45), (0.225, 0.225, 0.225), name="TimeSformer")
 
 
 def _layer_norm(dim: int) -> nn.LayerNorm:
@@ -89,6 +89,8 @@ class TimeSformer(Backbone):
     licence = "this toolkit (Apache-2.0), built from timm (Apache-2.0); official TimeSformer checkpoints: CC BY-NC 4.0"
     weights_choices = (WeightsChoice("random", "truncated-normal (std 0.02) initialisation under the given seed, temporal weights included"),)
     default_weights = "random"
+    normalization = TIMESFORMER
+    weights_help = "Set the options (img_size, patch_size, num_frames, embed_dim, depth, num_heads, mlp_ratio) to those the checkpoint was trained with."
     temporal_window = 1
 
     def __init__(
@@ -103,7 +105,6 @@ class TimeSformer(Backbone):
         num_heads: int = 12,
         mlp_ratio: float = 4.0,
     ):
-        weights = weights or self.default_weights
         for option, value in (
             ("img_size", img_size),
             ("patch_size", patch_size),
@@ -118,10 +119,6 @@ class TimeSformer(Backbone):
             raise BackboneError(f"timesformer: embed_dim ({embed_dim}) must be a multiple of num_heads ({num_heads})")
         if img_size % patch_size:
             raise BackboneError(f"timesformer: img_size ({img_size}) must be a multiple of patch_size ({patch_size})")
-        if is_weights_path(weights):
-            tag, source = f"file:{weights}", str(weights)
-        else:
-            tag, source = self.weights_choice(weights).tag, "random initialisation (truncated normal, std 0.02)"
 
         layers = [LayerSpec("patch_embed", "CTHW", embed_dim, "patches with position and time embeddings")]
         layers += [LayerSpec(f"blocks.{i}", "CTHW", embed_dim, "divided space-time block: patch tokens") for i in range(depth)]
@@ -131,17 +128,10 @@ class TimeSformer(Backbone):
             img_size=img_size, patch_size=patch_size, num_frames=num_frames, embed_dim=embed_dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio
         )
         super().__init__(
-            card=BackboneCard(
-                name="timesformer",
-                weights=tag,
-                source=source,
-                licence=self.licence,
-                paper=self.paper,
-                input_normalization=f"mean {TIMESFORMER_MEAN}, std {TIMESFORMER_STD} on [0,1] RGB (TimeSformer)",
-                extra=options,
-            ),
+            card=BackboneCard(name="timesformer", extra=options),
             layers=layers,
             default_layers=[f"blocks.{i}" for i in range(depth)],
+            weights=weights,
         )
         grid = img_size // patch_size
         self.patch_embed = PatchEmbed(img_size, patch_size, 3, embed_dim, flatten=False, strict_img_size=False)
@@ -150,14 +140,8 @@ class TimeSformer(Backbone):
         self.time_embed = nn.Parameter(torch.zeros(1, num_frames, embed_dim))
         self.blocks = nn.ModuleList(DividedSpaceTimeBlock(embed_dim, num_heads, mlp_ratio) for _ in range(depth))
         self.norm = _layer_norm(embed_dim)
-        self.register_buffer("mean", torch.tensor(TIMESFORMER_MEAN).view(1, 3, 1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(TIMESFORMER_STD).view(1, 3, 1, 1, 1), persistent=False)
         self._initialize()
-        if tag.startswith("file:"):
-            self._load(load_state_dict(weights), source)
-
-    def normalize(self, video: torch.Tensor) -> torch.Tensor:
-        return (video - self.mean) / self.std
+        self.load_weights()
 
     def compute(self, video: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
         batch, _, frames = video.shape[:3]
@@ -199,22 +183,8 @@ class TimeSformer(Backbone):
                 trunc_normal_(module.weight, std=0.02)
                 nn.init.zeros_(module.bias)
 
-    def _load(self, state: dict[str, torch.Tensor], source: str) -> None:
-        if state and all(key.startswith("model.") for key in state):  # the official wrapper module
+    def convert_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """An official TimeSformer checkpoint: its wrapper module's ``model.`` prefix goes, and its classifier ``head`` is ignored."""
+        if state and all(key.startswith("model.") for key in state):
             state = {key[len("model.") :]: value for key, value in state.items()}
-        state = {key: value.float() for key, value in state.items() if not key.startswith("head.")}
-        own = self.state_dict()
-        missing = [key for key in own if key not in state]
-        unexpected = [key for key in state if key not in own]
-        wrong = [f"{key}: {tuple(state[key].shape)} instead of {tuple(own[key].shape)}" for key in own if key in state and state[key].shape != own[key].shape]
-        if missing or unexpected or wrong:
-            problems = "; ".join(
-                f"{what} {', '.join(items[:3])}{'…' if len(items) > 3 else ''}"
-                for what, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", wrong))
-                if items
-            )
-            raise WeightsError(
-                f"{source} does not fit this timesformer: {problems}. Set the options (img_size, patch_size, "
-                "num_frames, embed_dim, depth, num_heads, mlp_ratio) to those the checkpoint was trained with."
-            )
-        self.load_state_dict(state)
+        return {key: value for key, value in state.items() if not key.startswith("head.")}

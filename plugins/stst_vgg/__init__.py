@@ -40,14 +40,12 @@ from stst_core import (
     BackboneCard,
     BackboneError,
     LayerSpec,
+    Normalization,
     WeightsChoice,
     WeightsError,
     WeightsFile,
-    fetch,
     fold_time,
     hookimpl,
-    is_weights_path,
-    load_state_dict,
     unfold_time,
 )
 
@@ -60,15 +58,10 @@ IMAGENET = WeightsFile(
     size_bytes=574_673_361,
 )
 
-# Input normalisations, as (scale, channel order, mean, std) applied to [0, 1] RGB.
-NORMALIZATIONS = {
-    "imagenet": "ImageNet mean/std on [0,1] RGB (torchvision, timm)",
-    "caffe": "×255, RGB→BGR, minus the BGR mean (103.939, 116.779, 123.68) (Caffe, Keras)",
-    "none": "none: [0,1] RGB as given",
-}
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+# the ``normalization`` option: imagenet for timm/torchvision weights, caffe for Caffe/Keras-converted ones
+NORMALIZATIONS = {"imagenet": Normalization.IMAGENET, "caffe": Normalization.CAFFE, "none": Normalization.NONE}
+# torchvision's names of fc6, fc7 and fc8 (timm's pre_logits.fc1, pre_logits.fc2, head.fc)
+TORCHVISION_CLASSIFIER = {"pre_logits.fc1": "classifier.0", "pre_logits.fc2": "classifier.3", "head.fc": "classifier.6"}
 
 
 def _layer_names(features: nn.Sequential) -> list[str]:
@@ -92,18 +85,25 @@ class VGG19(Backbone):
     paper = "Simonyan & Zisserman (2015). Very Deep Convolutional Networks for Large-Scale Image Recognition. ICLR. arXiv:1409.1556"
     licence = "architecture: timm (Apache-2.0); imagenet weights: torchvision (BSD-3-Clause)"
     weights_choices = (
-        WeightsChoice("imagenet", "timm vgg19.tv_in1k: torchvision's ImageNet-1k weights (downloaded once, cached)", "BSD-3-Clause", IMAGENET),
-        WeightsChoice("random", "timm's random initialisation under the given seed"),
+        WeightsChoice(
+            "imagenet",
+            "timm vgg19.tv_in1k: torchvision's ImageNet-1k weights (downloaded once, cached)",
+            "BSD-3-Clause",
+            IMAGENET,
+            hint="torchvision's vgg19-dcbb9e9d.pth state dict works too: pass weights=<its path>.",
+        ),
+        WeightsChoice("random", "timm's random initialisation (He normal, fan-out) under the given seed"),
     )
     default_weights = "imagenet"
+    normalization = Normalization.IMAGENET
+    weights_help = "Expected keys like 'features.0.weight' (timm/torchvision) or 'conv1_1.weight' (named by layer)."
     temporal_window = 1
     min_size = 32  # five 2×2 poolings
 
-    def __init__(self, weights: str | None = None, *, pooling: str = "max", normalization: str | None = None, classifier: bool = False):
-        weights = weights or self.default_weights
+    def __init__(self, weights: str | None = None, *, pooling: str = "max", normalization: str = "imagenet", classifier: bool = False):
         if pooling not in ("max", "avg"):
             raise BackboneError(f"vgg19: pooling must be 'max' or 'avg', got {pooling!r}")
-        if normalization is not None and normalization not in NORMALIZATIONS:
+        if normalization not in NORMALIZATIONS:
             raise BackboneError(f"vgg19: normalization must be one of {', '.join(NORMALIZATIONS)}, got {normalization!r}")
 
         # Built on the meta device so that the 120M-parameter classifier, which no
@@ -119,17 +119,6 @@ class VGG19(Backbone):
             elif isinstance(module, nn.MaxPool2d) and pooling == "avg":
                 module = nn.AvgPool2d(kernel_size=2, stride=2)  # Gatys et al.'s texture variant
             modules.append(module)
-
-        if is_weights_path(weights):
-            source, tag = str(weights), f"file:{weights}"
-            state = load_state_dict(weights)
-        else:
-            choice = self.weights_choice(weights)
-            tag, source, state = choice.tag, "timm default initialisation", None
-            if choice.file is not None:
-                state = load_state_dict(_fetch_imagenet())
-                source = f"timm/vgg19.tv_in1k ({IMAGENET.resolved_urls()[0]})"
-        normalization = normalization or "imagenet"
 
         channels = {}
         for name, module in zip(names, modules):
@@ -150,16 +139,13 @@ class VGG19(Backbone):
         super().__init__(
             card=BackboneCard(
                 name="vgg19",
-                weights=tag,
-                source=source,
-                licence=self.licence,
-                paper=self.paper,
-                input_normalization=NORMALIZATIONS[normalization],
                 extra={"pooling": pooling, "normalization": normalization, **({"classifier": "True"} if classifier else {})},
                 classes=classes,
             ),
             layers=layers,
             default_layers=["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"],
+            weights=weights,
+            normalization=NORMALIZATIONS[normalization],
         )
         self.features = nn.Sequential(*modules)
         self.classifier = None
@@ -171,25 +157,8 @@ class VGG19(Backbone):
                     module.inplace = False
             _initialize_like_timm(self.classifier.modules())
         self._index = {name: i for i, name in enumerate(names)}
-        self.normalization = normalization
-        if state is not None:
-            self._load_features(state, names, source)
-            if self.classifier is not None:
-                self._load_classifier(state, source)
-        if normalization == "imagenet":
-            self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1, 1), persistent=False)
-            self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1, 1), persistent=False)
-        elif normalization == "caffe":
-            # the mean is given in BGR; it is subtracted after the channels are flipped
-            self.register_buffer("mean", torch.tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1, 1), persistent=False)
-            self.register_buffer("std", torch.ones(1, 3, 1, 1, 1), persistent=False)
-
-    def normalize(self, video: torch.Tensor) -> torch.Tensor:
-        if self.normalization == "imagenet":
-            return (video - self.mean) / self.std
-        if self.normalization == "caffe":
-            return video.flip(1) * 255.0 - self.mean
-        return video
+        self._names = names
+        self.load_weights()
 
     def compute(self, video: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
         head = [name for name in ("fc7", "logits") if name in layers]
@@ -210,48 +179,34 @@ class VGG19(Backbone):
                 outputs["logits"] = self.classifier["head"](features).reshape(batch, frames, -1).mean(dim=1)
         return outputs
 
-    def _load_classifier(self, state: dict[str, torch.Tensor], source: str) -> None:
-        """fc6–fc8 from timm's layout (``pre_logits.fc1`` …) or torchvision's (``classifier.0/3/6``, fc6 as a matrix)."""
-        torchvision_names = {"pre_logits.fc1": "classifier.0", "pre_logits.fc2": "classifier.3", "head.fc": "classifier.6"}
-        own = self.classifier.state_dict()
+    def convert_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The features from timm's/torchvision's layout (``features.N.*``), by bare index (``N.*``) or by layer name (``conv1_1.*``);
+        the classifier (with ``classifier=True`` only) from timm's layout (``pre_logits.fc1`` …) or torchvision's
+        (``classifier.0/3/6``, fc6 as a matrix). Other keys (a classifier nobody asked for) are left out."""
         loaded = {}
+        for key in self.features.state_dict():
+            index, param = key.split(".")
+            for candidate in (f"features.{key}", key, f"{self._names[int(index)]}.{param}"):
+                if candidate in state:
+                    loaded[f"features.{key}"] = state[candidate]
+                    break
+        if self.classifier is None:
+            return loaded
+        own = self.classifier.state_dict()
         for key, value in own.items():
             layer, param = key.rsplit(".", 1)
-            for candidate in (key, f"classifier.{key}", f"{torchvision_names[layer]}.{param}"):
+            for candidate in (key, f"classifier.{key}", f"{TORCHVISION_CLASSIFIER[layer]}.{param}"):
                 if candidate in state:
-                    loaded[key] = state[candidate].float().reshape(value.shape) if state[candidate].numel() == value.numel() else state[candidate]
+                    tensor = state[candidate]
+                    loaded[f"classifier.{key}"] = tensor.reshape(value.shape) if tensor.numel() == value.numel() else tensor
                     break
-        missing = [key for key in own if key not in loaded]
+        missing = [key for key in own if f"classifier.{key}" not in loaded]
         if missing:
             raise WeightsError(
-                f"{source} has no VGG-19 classifier (missing {', '.join(missing[:3])}); "
+                f"{self.resolved_weights.source} has no VGG-19 classifier (missing {', '.join(missing[:3])}); "
                 "build the backbone without classifier=True, or give a file with timm's or torchvision's classifier keys"
             )
-        wrong = [f"{k}: {tuple(loaded[k].shape)} instead of {tuple(own[k].shape)}" for k in own if loaded[k].shape != own[k].shape]
-        if wrong:
-            raise WeightsError(f"{source} has a classifier that does not fit VGG-19's: {'; '.join(wrong[:3])}")
-        self.classifier.load_state_dict(loaded)
-
-    def _load_features(self, state: dict[str, torch.Tensor], names: list[str], source: str) -> None:
-        """Copy the conv weights from a timm/torchvision (``features.N.*``) or named (``conv1_1.*``) state dict."""
-        own = self.features.state_dict()
-        loaded = {}
-        for key in own:
-            index, param = key.split(".")
-            for candidate in (f"features.{key}", key, f"{names[int(index)]}.{param}"):
-                if candidate in state:
-                    loaded[key] = state[candidate]
-                    break
-        missing = [f"features.{k}" for k in own if k not in loaded]
-        if missing:
-            raise WeightsError(
-                f"{source} is not a VGG-19 state dict: missing {', '.join(missing[:4])}{'…' if len(missing) > 4 else ''}. "
-                "Expected keys like 'features.0.weight' (timm/torchvision) or 'conv1_1.weight'."
-            )
-        wrong = [f"{k}: {tuple(loaded[k].shape)} instead of {tuple(own[k].shape)}" for k in own if loaded[k].shape != own[k].shape]
-        if wrong:
-            raise WeightsError(f"{source} does not fit VGG-19: {'; '.join(wrong[:3])}")
-        self.features.load_state_dict({k: v.float() for k, v in loaded.items()})
+        return loaded
 
 
 def _initialize_like_timm(modules) -> None:
@@ -263,17 +218,6 @@ def _initialize_like_timm(modules) -> None:
         elif isinstance(module, nn.Linear):
             nn.init.normal_(module.weight, 0, 0.01)
             nn.init.zeros_(module.bias)
-
-
-def _fetch_imagenet():
-    try:
-        return fetch(IMAGENET)
-    except WeightsError as exc:
-        raise WeightsError(
-            f"vgg19 weights='imagenet' are unavailable: {exc} "
-            "torchvision's vgg19-dcbb9e9d.pth state dict works too: pass weights=<its path>. "
-            "For a run without any download use weights='random'."
-        ) from None
 
 
 @hookimpl

@@ -17,13 +17,14 @@ asked for.
 Weights are built in only for ``random`` (torchvision's initialisation under
 the seed); a pretrained tag or a file path builds the network on PyTorch's
 meta device and assigns the loaded tensors (the head's included), so nothing
-is initialised twice.
+is initialised twice. Resolving the tag, downloading, normalising the input
+and checking the file's keys are the :class:`stst_core.Backbone` base's work.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -31,11 +32,12 @@ import torch
 import torchvision
 from torch import nn
 
-from stst_core import Backbone, BackboneCard, BackboneError, LayerSpec, WeightsChoice, WeightsError, WeightsFile, fetch, is_weights_path, load_state_dict
+from stst_core import Backbone, BackboneCard, BackboneError, LayerSpec, Normalization, WeightsChoice, WeightsError, WeightsFile
 
-KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
-KINETICS_STD = (0.22803, 0.22145, 0.216989)
+# the statistics torchvision trained its Kinetics-400 video models with
+KINETICS = Normalization((0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989), name="Kinetics-400")
 TORCHVISION_LICENCE = "torchvision (BSD-3-Clause); pretrained weights published by torchvision, trained on Kinetics-400"
+RANDOM = WeightsChoice("random", "torchvision's initialisation under the given seed")
 
 
 def same(output: torch.Tensor) -> torch.Tensor:
@@ -77,6 +79,7 @@ def torchvision_weights(architecture: str, member: str = "KINETICS400_V1", tag: 
         f"torchvision {architecture} {member}: Kinetics-400, clip accuracy {top1:.1f}% (downloaded once, cached)",
         TORCHVISION_LICENCE,
         WeightsFile(name=f"{architecture}.{tag}", filename=filename, urls=(weights.url,), sha256=prefix, licence=TORCHVISION_LICENCE),
+        hint=f"torchvision's own file {filename} works too (e.g. from ~/.cache/torch/hub/checkpoints): pass weights=<its path>.",
     )
 
 
@@ -89,33 +92,23 @@ class TorchvisionVideoBackbone(Backbone):
         The torchvision model name (``torchvision.models.get_model``).
     head
         The classifier's module path: its output is the ``logits`` layer.
-    mean, std
-        Input normalisation of the pretrained weights, on [0, 1] RGB.
+    normalization
+        Input normalisation of the pretrained weights (Kinetics-400 statistics unless a subclass says otherwise).
     min_size
         The smallest height and width every layer can take.
     """
 
     architecture: ClassVar[str]
     head: ClassVar[str]
-    mean: ClassVar[tuple[float, float, float]] = KINETICS_MEAN
-    std: ClassVar[tuple[float, float, float]] = KINETICS_STD
+    normalization = KINETICS
     min_size: ClassVar[int] = 1
     licence = TORCHVISION_LICENCE
     default_weights = "kinetics400"
 
     def __init__(self, weights: str | None = None, **build_options):
-        weights = weights or self.default_weights
-        if is_weights_path(weights):
-            tag, source, state = f"file:{weights}", str(weights), load_state_dict(weights)
-        else:
-            choice = self.weights_choice(weights)
-            tag, source, state = choice.tag, f"torchvision {self.architecture}, random initialisation", None
-            if choice.file is not None:
-                state = load_state_dict(self._fetch(choice))
-                source = f"torchvision {self.architecture} ({choice.file.urls[0]})"
-
+        resolved = self.resolve_weights(weights)
         try:
-            if state is None:
+            if resolved.is_random:
                 net = torchvision.models.get_model(self.architecture, **build_options)
             else:
                 with torch.device("meta"):  # every tensor comes from the file: initialise nothing
@@ -126,30 +119,19 @@ class TorchvisionVideoBackbone(Backbone):
                 f"{sorted(build_options)} ({exc}); its options are the keyword arguments of "
                 f"torchvision.models.{self.architecture}"
             ) from None
-        if state is not None:
-            _assign(net, state, source, self.card_name(), self.head)
 
         classes = self.class_names(_out_features(net.get_submodule(self.head)))
         taps = [*self.taps(net), self.logits_tap(net, len(classes))]
         super().__init__(
-            card=BackboneCard(
-                name=self.card_name(),
-                weights=tag,
-                source=source,
-                licence=self.licence,
-                paper=self.paper,
-                input_normalization=f"mean {self.mean}, std {self.std} on [0,1] RGB",
-                extra={k: str(v) for k, v in build_options.items()},
-                classes=classes,
-            ),
+            card=BackboneCard(name=self.card_name(), extra={k: str(v) for k, v in build_options.items()}, classes=classes),
             layers=[tap.spec for tap in taps],
             default_layers=self.default_layer_names(net, taps),
+            weights=resolved,
         )
         self.net = net
         self._taps = {tap.spec.name: tap for tap in taps}
         self._depth = {tap.spec.name: i for i, tap in enumerate(taps)}
-        self.register_buffer("mean_rgb", torch.tensor(self.mean).view(1, 3, 1, 1, 1), persistent=False)
-        self.register_buffer("std_rgb", torch.tensor(self.std).view(1, 3, 1, 1, 1), persistent=False)
+        self.load_weights(module=self.net, assign=True)
 
     # -- what subclasses provide -------------------------------------------------------
 
@@ -175,9 +157,6 @@ class TorchvisionVideoBackbone(Backbone):
         return [tap.spec.name for tap in taps if tap.spec.axes == "CTHW"]
 
     # -- the contract ------------------------------------------------------------------
-
-    def normalize(self, video: torch.Tensor) -> torch.Tensor:
-        return (video - self.mean_rgb) / self.std_rgb
 
     def check_input(self, video: torch.Tensor) -> None:
         super().check_input(video)
@@ -213,49 +192,23 @@ class TorchvisionVideoBackbone(Backbone):
                 handle.remove()
         return outputs
 
-    # -- weights -----------------------------------------------------------------------
-
-    def _fetch(self, choice: WeightsChoice):
-        try:
-            return fetch(choice.file)
-        except WeightsError as exc:
+    def convert_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A file whose only misfit is its classifier (another number of classes) gets a message saying which ``num_classes`` fits it."""
+        prefix = "net." if state and all(key.startswith("net.") for key in state) else ""
+        own = self.net.state_dict()
+        wrong = [key for key, value in own.items() if prefix + key in state and state[prefix + key].shape != value.shape]
+        if wrong and all(key.startswith(self.head + ".") for key in wrong) and set(state) == {prefix + key for key in own}:
+            weight = next(key for key in own if key.startswith(self.head + ".") and key.endswith("weight"))
+            classes = state[prefix + weight].shape[0]
             raise WeightsError(
-                f"{self.card_name()} weights={choice.tag!r} are unavailable: {exc} "
-                f"torchvision's own file {choice.file.filename} works too (e.g. from ~/.cache/torch/hub/checkpoints): "
-                "pass weights=<its path>. For a run without any download use weights='random'."
-            ) from None
+                f"{self.resolved_weights.source} does not fit {self.card.name}: "
+                + "; ".join(f"{key}: {tuple(state[prefix + key].shape)} instead of {tuple(own[key].shape)}" for key in wrong[:3])
+                + f". Only its classifier differs: build the backbone with num_classes={classes} (create_backbone(..., num_classes={classes}))"
+            )
+        return state
 
 
 def _out_features(head: nn.Module) -> int:
     """How many classes a classifier module scores (its last linear or convolutional layer)."""
     layers = [m for m in head.modules() if isinstance(m, (nn.Linear, nn.Conv3d))]
     return layers[-1].out_features if isinstance(layers[-1], nn.Linear) else layers[-1].out_channels
-
-
-def _assign(net: nn.Module, state: Mapping[str, torch.Tensor], source: str, name: str, head: str) -> None:
-    """Load ``state`` (torchvision's layout, or this backbone's own with a ``net.`` prefix) into a meta-device ``net``."""
-    if state and all(key.startswith("net.") for key in state):
-        state = {key[len("net.") :]: value for key, value in state.items()}
-    state = {key: value.float() if value.is_floating_point() else value for key, value in state.items()}
-    own = net.state_dict()
-    missing = [key for key in own if key not in state]
-    unexpected = [key for key in state if key not in own]
-    if missing or unexpected:
-        raise WeightsError(
-            f"{source} is not a {name} state dict: "
-            + "; ".join(
-                f"{what} {', '.join(keys[:4])}{'…' if len(keys) > 4 else ''}" for what, keys in (("missing", missing), ("unexpected", unexpected)) if keys
-            )
-            + f". Expected torchvision's {name} layout (keys such as {next(iter(own))!r})."
-        )
-    wrong = [f"{key}: {tuple(state[key].shape)} instead of {tuple(value.shape)}" for key, value in own.items() if state[key].shape != value.shape]
-    if wrong:
-        hint = ""
-        if all(key.startswith(head + ".") for key, value in own.items() if state[key].shape != value.shape):
-            classes = state[next(key for key in own if key.startswith(head + ".") and key.endswith("weight"))].shape[0]
-            hint = f". Only its classifier differs: build the backbone with num_classes={classes} (create_backbone(..., num_classes={classes}))"
-        raise WeightsError(f"{source} does not fit {name}: {'; '.join(wrong[:3])}{hint}")
-    net.load_state_dict(state, assign=True)
-    left = [key for key, value in [*net.named_parameters(), *net.named_buffers()] if value.is_meta]
-    if left:  # a tensor that is not in the state dict: a bug of this backbone, not of the file
-        raise BackboneError(f"{name}: {', '.join(left[:4])} were not loaded from {source}")

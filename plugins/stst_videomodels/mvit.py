@@ -29,13 +29,12 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from stst_core import BackboneError, LayerSpec, WeightsChoice
+from stst_core import BackboneError, LayerSpec, Normalization
 
-from .base import Tap, TorchvisionVideoBackbone, same, torchvision_weights
+from .base import RANDOM, Tap, TorchvisionVideoBackbone, same, torchvision_weights
 
-MVIT_MEAN = (0.45, 0.45, 0.45)
-MVIT_STD = (0.225, 0.225, 0.225)
-RANDOM = WeightsChoice("random", "torchvision's initialisation under the given seed")
+# the statistics torchvision's MViT weights were trained with
+MVIT = Normalization((0.45, 0.45, 0.45), (0.225, 0.225, 0.225))
 
 
 def _pooled(grid: Sequence[int], conv: nn.Conv3d) -> tuple[int, int, int]:
@@ -58,8 +57,7 @@ class MultiscaleViT(TorchvisionVideoBackbone):
     """Shared layers of torchvision's ``MViT``."""
 
     head = "head"
-    mean = MVIT_MEAN
-    std = MVIT_STD
+    normalization = MVIT
     temporal_window = 16
     frames = 16
     size = 224

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from stst_core import LayerSpec, WeightsChoice
+from stst_core import LayerSpec
 
-from .base import Tap, TorchvisionVideoBackbone, flatten, same, torchvision_weights
+from .base import RANDOM, Tap, TorchvisionVideoBackbone, flatten, same, torchvision_weights
 
 PAPER = "Tran, Wang, Torresani, Ray, LeCun & Paluri (2018). A Closer Look at Spatiotemporal Convolutions for Action Recognition. CVPR. arXiv:1711.11248"
 
@@ -47,7 +47,7 @@ class R3D18(VideoResNet):
     architecture = "r3d_18"
     weights_choices = (
         torchvision_weights("r3d_18"),
-        WeightsChoice("random", "torchvision's initialisation under the given seed"),
+        RANDOM,
     )
 
 
@@ -57,7 +57,7 @@ class MC318(VideoResNet):
     architecture = "mc3_18"
     weights_choices = (
         torchvision_weights("mc3_18"),
-        WeightsChoice("random", "torchvision's initialisation under the given seed"),
+        RANDOM,
     )
 
 
@@ -67,5 +67,5 @@ class R2Plus1D18(VideoResNet):
     architecture = "r2plus1d_18"
     weights_choices = (
         torchvision_weights("r2plus1d_18"),
-        WeightsChoice("random", "torchvision's initialisation under the given seed"),
+        RANDOM,
     )

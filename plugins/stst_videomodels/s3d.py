@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from stst_core import LayerSpec, WeightsChoice
+from stst_core import LayerSpec
 
-from .base import Tap, TorchvisionVideoBackbone, same, torchvision_weights
+from .base import RANDOM, Tap, TorchvisionVideoBackbone, same, torchvision_weights
 
 # (name, channels) of each module of torchvision's S3D.features, in order
 FEATURES = (
@@ -55,7 +55,7 @@ class S3D(TorchvisionVideoBackbone):
     )
     weights_choices = (
         torchvision_weights("s3d"),
-        WeightsChoice("random", "torchvision's initialisation under the given seed"),
+        RANDOM,
     )
     temporal_window = 5
     min_size = 17

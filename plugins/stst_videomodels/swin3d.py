@@ -20,21 +20,16 @@ from __future__ import annotations
 
 from torch import nn
 
-from stst_core import LayerSpec, WeightsChoice
+from stst_core import LayerSpec, Normalization
 
-from .base import Tap, TorchvisionVideoBackbone, channels_last_to_first, flatten, torchvision_weights
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-RANDOM = WeightsChoice("random", "torchvision's initialisation under the given seed")
+from .base import RANDOM, Tap, TorchvisionVideoBackbone, channels_last_to_first, flatten, torchvision_weights
 
 
 class SwinTransformer3D(TorchvisionVideoBackbone):
     """Shared layers of torchvision's ``SwinTransformer3d``."""
 
     head = "head"
-    mean = IMAGENET_MEAN
-    std = IMAGENET_STD
+    normalization = Normalization.IMAGENET  # torchvision's Video Swin weights start from ImageNet ones
     paper = "Liu, Ning, Cao, Wei, Zhang, Lin & Hu (2022). Video Swin Transformer. CVPR. arXiv:2106.13230"
     temporal_window = 2
 

@@ -12,15 +12,13 @@ Layers (every one batch first):
 
 Weights: ``random`` (PyTorch's initialisation under the seed that
 ``create_backbone`` sets) or a path to a state dict saved from this backbone.
+Input: ImageNet mean and std, applied by the base class.
 """
 
 import torch
 from torch import nn
 
-from stst_core import Backbone, BackboneCard, BackboneError, LayerSpec, WeightsChoice, is_weights_path, load_state_dict
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from stst_core import Backbone, BackboneCard, BackboneError, LayerSpec, Normalization, WeightsChoice
 
 
 class Tiny3D(Backbone):
@@ -30,43 +28,26 @@ class Tiny3D(Backbone):
     licence = "Apache-2.0"
     weights_choices = (WeightsChoice("random", "PyTorch's initialisation under the given seed"),)
     default_weights = "random"
+    normalization = Normalization.IMAGENET  # callers pass [0, 1] RGB; the base normalises it for compute()
     temporal_window = 2  # consecutive frames one output step looks at
 
     def __init__(self, weights=None, *, width: int = 8):
-        weights = weights or self.default_weights
         if not isinstance(width, int) or width < 1:
             raise BackboneError(f"example-tiny3d: width must be a positive integer, got {width!r}")
-        if is_weights_path(weights):
-            tag = f"file:{weights}"
-        else:
-            tag = self.weights_choice(weights).tag  # an unknown tag is a clear error
         super().__init__(
-            card=BackboneCard(
-                name="example-tiny3d",
-                weights=tag,
-                source=str(weights) if tag.startswith("file:") else "random initialisation",
-                licence=self.licence,
-                paper=self.paper,
-                input_normalization="ImageNet mean/std on [0,1] RGB",
-                extra={"width": width},
-            ),
+            # the base fills in the card's weights, source, licence, paper and input normalisation
+            card=BackboneCard(name="example-tiny3d", extra={"width": width}),
             layers=[
                 LayerSpec("conv1", "CTHW", width, "2×5×5 convolution over frame pairs, ReLU"),
                 LayerSpec("conv2", "CTHW", 2 * width, "1×3×3 convolution, stride 2 in space, ReLU"),
                 LayerSpec("pool", "C", 2 * width, "global average of conv2"),
             ],
             default_layers=["conv1", "conv2"],
+            weights=weights,  # a tag, a path or None (the default): resolved by the base; an unknown tag is a clear error
         )
         self.conv1 = nn.Conv3d(3, width, kernel_size=(2, 5, 5), padding=(0, 2, 2))
         self.conv2 = nn.Conv3d(width, 2 * width, kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1, 1), persistent=False)
-        if tag.startswith("file:"):
-            self.load_state_dict(load_state_dict(weights))
-
-    def normalize(self, video):
-        # callers always pass [0, 1] RGB; the network wants ImageNet-normalised input
-        return (video - self.mean) / self.std
+        self.load_weights()  # a file's tensors, checked key by key; nothing to do for random weights
 
     def compute(self, video, layers):
         # video: (B, 3, T, H, W), already normalised; return at least the layers asked for
