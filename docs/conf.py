@@ -8,6 +8,7 @@ from stst_core.cli import build_cli
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _api  # noqa: E402
+import _pictures  # noqa: E402
 
 _api.write(Path(__file__).parent)  # api.md, from stst_core.__all__
 
@@ -33,3 +34,14 @@ exclude_patterns = ["_build", "_api.py"]
 html_theme = "furo"
 html_title = f"STST toolkit {release}"
 suppress_warnings = ["myst.xref_missing"]
+
+
+def _make_pictures(app) -> None:
+    """The contact sheet, report card and CKA figure the pages show (docs/_generated/), from a tiny demo run; reused while nothing they depend on changes."""
+    from sphinx.util import logging
+
+    logging.getLogger(__name__).info("pictures: %s", ", ".join(path.name for path in _pictures.make()))
+
+
+def setup(app):
+    app.connect("builder-inited", _make_pictures)

@@ -152,14 +152,28 @@ def compare(
     return pd.DataFrame.from_records(records).sort_values(["backbone", "layer_index"]).reset_index(drop=True)
 
 
-def plot_comparison(table: pd.DataFrame, path: str | Path, *, title: str | None = None) -> Path:
-    """Similarity against relative layer depth, one line per backbone, the bootstrap interval shaded."""
-    import matplotlib
+def plot_comparison(table: pd.DataFrame, path: str | Path | None = None, *, title: str | None = None):
+    """Similarity against relative layer depth, one line per backbone, the bootstrap interval shaded.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        What :func:`compare` returns.
+    path : str or os.PathLike, optional
+        Where to write the PNG.
+    title : str, optional
+        Default: the two selections, the metric and the interval's level.
 
-    fig, ax = plt.subplots(figsize=(7, 4))
+    Returns
+    -------
+    matplotlib.figure.Figure or pathlib.Path
+        The figure (drawn without pyplot: no backend is chosen, no figure
+        stays open), or with ``path`` the path written.
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
     for backbone, rows in table.groupby("backbone", sort=True):
         rows = rows.sort_values("depth")
         line = ax.plot(rows["depth"], rows["value"], marker="o", label=backbone)[0]
@@ -172,9 +186,10 @@ def plot_comparison(table: pd.DataFrame, path: str | Path, *, title: str | None 
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
+    if path is None:
+        return fig
     path = Path(path)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 

@@ -1,18 +1,22 @@
-"""Pictures of stimuli and runs: contact sheets and loss curves (matplotlib, no display needed)."""
+"""Pictures of stimuli and runs: contact sheets and loss curves.
+
+The helpers draw on :class:`matplotlib.figure.Figure` objects made directly,
+not through pyplot: they need no display and no backend, leave the backend a
+notebook or a script has chosen alone, and keep no figure open. Without a
+path they return the figure (a notebook shows it; ``fig.savefig(...)``
+writes it); with one they write the PNG and return the path.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Sequence
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files only: works on machines without a display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from ._store import StimulusStore  # noqa: E402
-from ._video import Video  # noqa: E402
+from ._store import StimulusStore
+from ._video import Video
 
 
 def pick_frames(num_frames: int, count: int) -> list[int]:
@@ -22,20 +26,43 @@ def pick_frames(num_frames: int, count: int) -> list[int]:
     return sorted({int(round(i)) for i in np.linspace(0, num_frames - 1, count)})
 
 
-def contact_sheet(rows: Sequence[tuple[str, Video]], path: str | Path, *, columns: int = 8, title: str | None = None) -> Path:
-    """One row of frames per video (e.g. the target above the generated stimulus), frame numbers on top."""
+def contact_sheet(rows: Sequence[tuple[str, Video]], path: str | Path | None = None, *, columns: int = 8, title: str | None = None) -> Figure | Path:
+    """Frames of several videos side by side: one row per video (e.g. the target above the generated stimulus).
+
+    Parameters
+    ----------
+    rows : sequence of (str, Video)
+        A label and a video per row; frames are picked evenly over the
+        shortest video (:func:`pick_frames`) and numbered on top.
+    path : str or os.PathLike, optional
+        Where to write the PNG.
+    columns : int
+        Most frames per row.
+    title : str, optional
+        A heading above the rows.
+
+    Returns
+    -------
+    matplotlib.figure.Figure or pathlib.Path
+        The figure, or with ``path`` the path written.
+
+    Examples
+    --------
+    >>> video = Video.from_array(np.random.rand(8, 32, 48, 3), fps=30)
+    >>> contact_sheet([("noise", video)], columns=4).axes[0].get_title()
+    'frame 0'
+    """
     num_frames = min(video.num_frames for _, video in rows)
     indices = pick_frames(num_frames, columns)
     height, width = rows[0][1].height, rows[0][1].width
     scale = 1.6 / max(height, width) * 1.2
-    fig, axes = plt.subplots(
-        len(rows), len(indices), figsize=(max(2.0, width * scale) * len(indices), max(2.0, height * scale) * len(rows) + 0.4), squeeze=False
-    )
+    fig = Figure(figsize=(max(2.0, width * scale) * len(indices), max(2.0, height * scale) * len(rows) + 0.4))
+    axes = fig.subplots(len(rows), len(indices), squeeze=False)
     for r, (label, video) in enumerate(rows):
         frames = video.to_uint8()
         for c, index in enumerate(indices):
             ax = axes[r][c]
-            ax.imshow(frames[index], interpolation="nearest")
+            ax.imshow(frames[index].squeeze(), cmap="gray" if video.channels == 1 else None, vmin=0, vmax=255, interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
@@ -45,21 +72,31 @@ def contact_sheet(rows: Sequence[tuple[str, Video]], path: str | Path, *, column
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _written(fig, path, dpi=110)
 
 
-def loss_curves(store: StimulusStore, path: str | Path) -> Path:
+def loss_curves(store: StimulusStore, path: str | Path | None = None) -> Figure | Path:
     """Per-term loss over all optimiser steps of a run (log scale).
 
     A frame-by-frame history ``(transition, step, term)`` is drawn transition
     after transition, burn-in shaded and octaves marked; a single
     optimisation's ``(step, term)`` over its steps.
+
+    Parameters
+    ----------
+    store : StimulusStore
+        A store with a loss history.
+    path : str or os.PathLike, optional
+        Where to write the PNG.
+
+    Returns
+    -------
+    matplotlib.figure.Figure or pathlib.Path
+        The figure, or with ``path`` the path written.
     """
     loss = store.loss_history()
-    fig, ax = plt.subplots(figsize=(9, 4))
+    fig = Figure(figsize=(9, 4))
+    ax = fig.subplots()
     if "transition" in loss.dims:
         values = loss.transpose("transition", "step", "term").values
         transitions, steps, _ = values.shape
@@ -92,7 +129,13 @@ def loss_curves(store: StimulusStore, path: str | Path) -> Path:
     ax.legend(fontsize=8, loc="upper right")
     ax.set_title(f"{store.method}: loss per optimiser step", fontsize=10)
     fig.tight_layout()
+    return _written(fig, path, dpi=110)
+
+
+def _written(fig: Figure, path: str | Path | None, *, dpi: int) -> Figure | Path:
+    """``fig`` itself, or with a ``path`` the PNG written there (a Figure draws into files without any backend)."""
+    if path is None:
+        return fig
     path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    fig.savefig(path, dpi=dpi)
     return path

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-# a Figure without pyplot draws with Agg into files: no display, no global backend switch, nothing to close
+# a Figure without pyplot needs no backend: no display, no global backend switch, nothing to close
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullFormatter
 
@@ -34,8 +34,14 @@ def _bin_centres(edges: np.ndarray) -> np.ndarray:
     return np.sqrt(lower * edges[1:])
 
 
-def report_card(target: Video, stimuli: Sequence[tuple[str, Video]], path: str | Path, *, frames: int = 4, title: str | None = None) -> Path:
-    """Draw the report card of ``stimuli`` (label, video) against ``target`` into a PNG at ``path``."""
+def report_card(
+    target: Video, stimuli: Sequence[tuple[str, Video]], path: str | Path | None = None, *, frames: int = 4, title: str | None = None
+) -> Figure | Path:
+    """The report card of ``stimuli`` (label, video) against ``target``.
+
+    Returns the :class:`~matplotlib.figure.Figure`, or with ``path`` the
+    path of the PNG written there.
+    """
     videos = [("target", target), *stimuli]
     colours = ["black"] + [f"C{i}" for i in range(len(stimuli))]
     indices = pick_frames(min(v.num_frames for _, v in videos), frames)
@@ -102,6 +108,8 @@ def report_card(target: Video, stimuli: Sequence[tuple[str, Video]], path: str |
         top.suptitle(title, fontsize=11, y=1 - 0.08 / top_height, va="top")
     top.subplots_adjust(left=0.14, right=0.98, bottom=0.02, top=1 - header / top_height, wspace=0.04, hspace=0.08)
     bottom.subplots_adjust(left=0.07, right=0.98, bottom=0.09, top=0.93, wspace=0.3, hspace=0.55)
+    if path is None:
+        return fig
     path = Path(path)
     fig.savefig(path, dpi=100)
     return path

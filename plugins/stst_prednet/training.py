@@ -138,16 +138,19 @@ def evaluate(model: PredNet, sets: dict[str, Sequence[torch.Tensor]], *, frames:
     return report
 
 
-def plot_evaluation(report: dict[str, dict], path: str | Path) -> Path:
-    """Bars of prediction error against the copy-last-frame baseline, per set."""
-    import matplotlib
+def plot_evaluation(report: dict[str, dict], path: str | Path | None = None):
+    """Bars of prediction error against the copy-last-frame baseline, per set.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Returns the :class:`matplotlib.figure.Figure` (drawn without pyplot: no
+    backend is chosen, no figure stays open), or with ``path`` the path of
+    the PNG written there.
+    """
+    from matplotlib.figure import Figure
 
     names = list(report)
     x = np.arange(len(names))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.5))
+    fig = Figure(figsize=(8, 3.5))
+    left, right = fig.subplots(1, 2)
     left.bar(x - 0.2, [report[n]["prediction_mse"] for n in names], 0.4, label="PredNet")
     left.bar(x + 0.2, [report[n]["copy_last_frame_mse"] for n in names], 0.4, label="copy last frame")
     left.set_xticks(x, names)
@@ -159,9 +162,10 @@ def plot_evaluation(report: dict[str, dict], path: str | Path) -> Path:
     right.set_ylabel("PredNet / copy-last-frame (±SEM)")
     fig.suptitle("Next-frame prediction", fontsize=10)
     fig.tight_layout()
+    if path is None:
+        return fig
     path = Path(path)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 
