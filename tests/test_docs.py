@@ -87,3 +87,19 @@ def test_the_guides_new_method_keeps_the_contract_and_samples(tmp_path, monkeypa
             assert store.video().shape == clip.shape
     finally:
         sys.modules.pop("gram_langevin", None)
+
+
+def test_the_guides_command_example_works(tmp_path, monkeypatch):
+    """The command contract's worked example and its test, as a reader would copy them."""
+    blocks = _code_blocks((DOCS / "plugins.md").read_text(), "python")
+    (tmp_path / "stst_brightness.py").write_text(next(b for b in blocks if "# stst_brightness.py" in b))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    namespace = {}
+    exec(compile(next(b for b in blocks if "def test_brightness" in b), "plugins.md", "exec"), namespace)
+    try:
+        namespace["test_brightness"](tmp_path)
+    finally:
+        from stst_core.cli import cli
+
+        cli.commands.pop("brightness", None)
+        sys.modules.pop("stst_brightness", None)
