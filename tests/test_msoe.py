@@ -202,5 +202,5 @@ def test_grey_options(analytic):
     # luma weighting equals feeding the luma image in all three channels to the summing network
     torch.testing.assert_close(luma(clip)["concat"], analytic(grey_clip)["concat"], atol=1e-5, rtol=1e-4)
     assert luma.card.extra["grey"] == "luma"
-    with pytest.raises(BackboneError, match="grey must be one of sum, luma"):
+    with pytest.raises(BackboneError, match="grey must be one of 'sum', 'luma'; got 'average'"):
         create_backbone("msoe", weights="analytic", grey="average")

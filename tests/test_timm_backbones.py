@@ -255,7 +255,7 @@ def test_timesformer_loads_its_own_and_official_checkpoints(tmp_path):
     [
         ({"embed_dim": 30}, r"embed_dim \(30\) must be a multiple of num_heads \(4\)"),
         ({"img_size": 70}, r"img_size \(70\) must be a multiple of patch_size \(16\)"),
-        ({"depth": 0}, "depth must be a positive integer"),
+        ({"depth": 0}, "depth must be an integer ≥ 1, got 0"),
     ],
 )
 def test_timesformer_bad_options(options, message):

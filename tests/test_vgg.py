@@ -168,8 +168,8 @@ def test_average_pooling_variant():
     "kwargs, message",
     [
         ({"weights": "imagenet21k"}, "unknown weights 'imagenet21k'.*imagenet, random or a path"),
-        ({"weights": "random", "pooling": "min"}, "pooling must be 'max' or 'avg'"),
-        ({"weights": "random", "normalization": "bgr"}, "normalization must be one of"),
+        ({"weights": "random", "pooling": "min"}, "pooling must be one of 'max', 'avg'; got 'min'"),
+        ({"weights": "random", "normalization": "bgr"}, "normalization must be one of 'imagenet', 'caffe', 'none'; got 'bgr'"),
     ],
 )
 def test_bad_arguments(kwargs, message):

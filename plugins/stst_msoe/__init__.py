@@ -17,14 +17,13 @@ path), ``analytic`` (Gaussian-derivative quadrature filters built in code, see
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Literal, Sequence
 
 import torch
 
 from stst_core import (
     Backbone,
     BackboneCard,
-    BackboneError,
     LayerSpec,
     WeightsChoice,
     WeightsFile,
@@ -71,9 +70,7 @@ class MSOE(Backbone):
     weights_help = f"Expected the reference MSOE .npz (arrays {', '.join(sorted(REFERENCE_KEYS))}) or a state dict saved from this backbone or from MSOENet."
     temporal_window = 2
 
-    def __init__(self, weights: str | None = None, *, grey: str = "sum"):
-        if grey not in GREY:
-            raise BackboneError(f"msoe: grey must be one of {', '.join(GREY)}, got {grey!r}")
+    def __init__(self, weights: str | None = None, *, grey: Literal["sum", "luma"] = "sum"):  # the keys of GREY
         resolved = self.resolve_weights(weights)
         state = resolved.state_dict()
         if state is not None:

@@ -113,7 +113,7 @@ Learning Representations (ICLR). https://openreview.net/forum?id=BJhZeLsxx
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Annotated, Sequence
 
 import torch
 
@@ -123,6 +123,7 @@ from stst_core import (
     BackboneError,
     LayerSpec,
     Normalization,
+    Range,
     WeightsChoice,
     WeightsError,
     fold_time,
@@ -154,18 +155,14 @@ class RandomMultiscale(Backbone):
         self,
         weights: str | None = None,
         *,
-        levels: int = 4,
-        channels: int = 128,
-        kernel_size: int = 7,
+        levels: Annotated[int, Range(ge=1, le=MAX_LEVELS)] = 4,
+        channels: Annotated[int, Range(ge=1)] = 128,
+        kernel_size: Annotated[int, Range(ge=1)] = 7,
         shared: bool = True,
     ):
-        _check_int("levels", levels, 1, MAX_LEVELS)
-        _check_int("channels", channels, 1, None)
-        _check_int("kernel_size", kernel_size, 1, None)
+        # the bounds above are checked by create_backbone; oddness is no bound
         if kernel_size % 2 == 0:
             raise BackboneError(f"random-multiscale: kernel_size must be odd so that padding keeps the size, got {kernel_size}")
-        if not isinstance(shared, bool):
-            raise BackboneError(f"random-multiscale: shared must be True or False, got {shared!r}")
 
         resolution = ["full resolution"] + [f"1/{2**s} resolution" for s in range(1, levels)]
         super().__init__(
@@ -203,12 +200,6 @@ class RandomMultiscale(Backbone):
             raise WeightsError(f"{source} holds filters of shape {shape}, but the options give {expected} (banks, channels, 3, kernel_size, kernel_size){hint}")
         # used as they are, not re-normalised
         return {"filters": filters}
-
-
-def _check_int(name: str, value, low: int, high: int | None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
-        span = f"from {low} to {high}" if high is not None else f"≥ {low}"
-        raise BackboneError(f"random-multiscale: {name} must be an integer {span}, got {value!r}")
 
 
 @hookimpl

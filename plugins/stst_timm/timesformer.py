@@ -38,13 +38,16 @@ ignored); the options must match its shapes.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 from timm.layers import Attention, Mlp, PatchEmbed, trunc_normal_
 from torch import nn
 
-from stst_core import Backbone, BackboneCard, BackboneError, LayerSpec, Normalization, WeightsChoice
+from stst_core import Backbone, BackboneCard, BackboneError, LayerSpec, Normalization, Range, WeightsChoice
+
+Positive = Annotated[int, Range(ge=1)]
 
 # the statistics TimeSformer's Kinetics checkpoints were trained with
 TIMESFORMER = Normalization((0.45, 0.45, 0.45), (0.225, 0.225, 0.225), name="TimeSformer")
@@ -97,24 +100,15 @@ class TimeSformer(Backbone):
         self,
         weights: str | None = None,
         *,
-        img_size: int = 224,
-        patch_size: int = 16,
-        num_frames: int = 8,
-        embed_dim: int = 768,
-        depth: int = 12,
-        num_heads: int = 12,
-        mlp_ratio: float = 4.0,
+        img_size: Positive = 224,
+        patch_size: Positive = 16,
+        num_frames: Positive = 8,
+        embed_dim: Positive = 768,
+        depth: Positive = 12,
+        num_heads: Positive = 12,
+        mlp_ratio: Annotated[float, Range(gt=0)] = 4.0,
     ):
-        for option, value in (
-            ("img_size", img_size),
-            ("patch_size", patch_size),
-            ("num_frames", num_frames),
-            ("embed_dim", embed_dim),
-            ("depth", depth),
-            ("num_heads", num_heads),
-        ):
-            if not isinstance(value, int) or value < 1:
-                raise BackboneError(f"timesformer: {option} must be a positive integer, got {value!r}")
+        # the bounds above are checked by create_backbone; these relations are not bounds
         if embed_dim % num_heads:
             raise BackboneError(f"timesformer: embed_dim ({embed_dim}) must be a multiple of num_heads ({num_heads})")
         if img_size % patch_size:

@@ -29,7 +29,7 @@ a file path
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Literal, Sequence
 
 import timm
 import torch
@@ -38,7 +38,6 @@ from torch import nn
 from stst_core import (
     Backbone,
     BackboneCard,
-    BackboneError,
     LayerSpec,
     Normalization,
     WeightsChoice,
@@ -100,11 +99,14 @@ class VGG19(Backbone):
     temporal_window = 1
     min_size = 32  # five 2×2 poolings
 
-    def __init__(self, weights: str | None = None, *, pooling: str = "max", normalization: str = "imagenet", classifier: bool = False):
-        if pooling not in ("max", "avg"):
-            raise BackboneError(f"vgg19: pooling must be 'max' or 'avg', got {pooling!r}")
-        if normalization not in NORMALIZATIONS:
-            raise BackboneError(f"vgg19: normalization must be one of {', '.join(NORMALIZATIONS)}, got {normalization!r}")
+    def __init__(
+        self,
+        weights: str | None = None,
+        *,
+        pooling: Literal["max", "avg"] = "max",
+        normalization: Literal["imagenet", "caffe", "none"] = "imagenet",  # the keys of NORMALIZATIONS
+        classifier: bool = False,
+    ):
 
         # Built on the meta device so that the 120M-parameter classifier, which no
         # layer here uses, is never allocated; only the feature stack is materialised.

@@ -15,10 +15,12 @@ Weights: ``random`` (PyTorch's initialisation under the seed that
 Input: ImageNet mean and std, applied by the base class.
 """
 
+from typing import Annotated
+
 import torch
 from torch import nn
 
-from stst_core import Backbone, BackboneCard, BackboneError, LayerSpec, Normalization, WeightsChoice
+from stst_core import Backbone, BackboneCard, LayerSpec, Normalization, Range, WeightsChoice
 
 
 class Tiny3D(Backbone):
@@ -31,9 +33,8 @@ class Tiny3D(Backbone):
     normalization = Normalization.IMAGENET  # callers pass [0, 1] RGB; the base normalises it for compute()
     temporal_window = 2  # consecutive frames one output step looks at
 
-    def __init__(self, weights=None, *, width: int = 8):
-        if not isinstance(width, int) or width < 1:
-            raise BackboneError(f"example-tiny3d: width must be a positive integer, got {width!r}")
+    # typed options: create_backbone checks them (and turns "8" into 8) before calling this
+    def __init__(self, weights=None, *, width: Annotated[int, Range(ge=1)] = 8):
         super().__init__(
             # the base fills in the card's weights, source, licence, paper and input normalisation
             card=BackboneCard(name="example-tiny3d", extra={"width": width}),

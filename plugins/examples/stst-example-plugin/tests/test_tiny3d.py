@@ -48,7 +48,7 @@ def test_state_dict_round_trip(tmp_path):
 
 
 def test_bad_options_and_inputs():
-    with pytest.raises(BackboneError, match="width must be a positive integer"):
+    with pytest.raises(BackboneError, match="width must be an integer ≥ 1, got 0"):
         create_backbone("example-tiny3d", width=0)
     with pytest.raises(BackboneError, match="unknown weights 'imagenet'"):
         create_backbone("example-tiny3d", weights="imagenet")
