@@ -315,7 +315,8 @@ class DynamicStimComponent(BaseVisualComponent):
         if self.params["stimulus"].updates == "set every repeat":
             # Builder counts a Routine's time from the end of the previous one, so loading would use
             # up Routine time: shorten what comes before the clip and, in a Routine of fixed duration
-            # shorter than the load, leave PsychoPy's frame loop without a single frame (a crash).
+            # shorter than the load, leave PsychoPy's frame loop without a single frame (the Routine is
+            # skipped, or the script stops with an UnboundLocalError).
             buff.writeIndentedLines(f"routineTimer.addTime(-{self.params['name']}.loadDuration)  # loading takes no Routine time\n")
 
     def writeFrameCode(self, buff):
