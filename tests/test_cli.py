@@ -73,7 +73,7 @@ def test_backbones_info_vgg19():
     layers = {layer["name"]: layer for layer in record["layers"]}
     assert layers["relu3_1"]["shape"] == [1, 256, 1, 16, 16]
     assert record["licence"] and "Simonyan" in record["paper"]
-    assert "pooling='max'" in record["options"]
+    assert record["options"]["pooling"] == "one of 'max', 'avg', default 'max'"
     assert {c["tag"] for c in record["weights_choices"]} == {"imagenet", "random"}
 
 

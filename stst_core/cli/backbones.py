@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 
 import click
@@ -54,7 +53,7 @@ def info(name: str, weights: str | None, size: int, frames: int, as_json: bool) 
     frames = max(frames, model.temporal_window)
     shape = (1, 3, frames, size, size)
     shapes = model.output_shapes(shape)
-    options = [f"{p.name}={p.default!r}" for p in inspect.signature(factory).parameters.values() if p.name != "weights" and p.kind is p.KEYWORD_ONLY]
+    options = get_registry("backbones").options(name)  # what create_backbone accepts, typed and bounded
     record = {
         "name": name.lower(),
         "plugin": entry.plugin,
@@ -93,7 +92,9 @@ def info(name: str, weights: str | None, size: int, frames: int, as_json: bool) 
     click.echo(f"  input:     [0,1] RGB (B, C, T, H, W); normalised as: {record['input_normalization']}")
     click.echo(f"  frames:    {record['temporal_window']} consecutive frame(s) per output step")
     if options:
-        click.echo(f"  options:   {', '.join(options)}")
+        click.echo("  options (--option KEY=VALUE):")
+        for key, described in options.items():
+            click.echo(f"    {key:<12} {described}")
     click.echo(f"  weights (default {record['default_weights']}):")
     for c in record["weights_choices"]:
         cached = " [cached]" if c["cached"] else ""
