@@ -24,7 +24,7 @@ import zarr
 
 from ._activations import COORDINATES, is_activation_store, iter_feature_chunks
 from ._errors import STSTError
-from .similarity import METRICS, accumulate_gram, bootstrap_interval, similarity
+from .similarity import METRICS, accumulate_gram, bootstrap_interval, minimum_pairs, similarity_of_resamples
 
 
 @dataclass(frozen=True)
@@ -109,26 +109,27 @@ def compare(
     names = [n for n in layers if variables is None or fnmatch.fnmatchcase(n, variables)]
     if not names:
         raise STSTError(f"no layer in {path} matches {variables!r}; layers: {', '.join(layers)}")
+    needed = minimum_pairs(metric, debiased=debiased)
+    if len(rows_a) < needed:
+        label = {"cka": "debiased CKA" if debiased else "CKA", "rsa": "RSA"}[metric]
+        raise STSTError(
+            f"{label} compares the geometry of each set of stimuli and needs at least {needed} pairs; {a} and {b} make {len(rows_a)}: "
+            "compare more clips (each with its metamer), or use --metric paired-corr, which compares each pair by itself"
+        )
+    options = {"debiased": debiased, "rdm_metric": rdm_metric, "rdm_comparison": rdm_comparison}
     records = []
     for name in names:
         rows = rows_a + rows_b
         stats = accumulate_gram(iter_feature_chunks(group[name], rows))
         finite = np.isfinite(np.diag(stats.gram))
-        keep = [i for i in range(len(rows_a)) if finite[i] and finite[len(rows_a) + i]]
-        idx_a = np.array(keep)
-        idx_b = np.array(keep) + len(rows_a)
-        options = {"debiased": debiased, "rdm_metric": rdm_metric, "rdm_comparison": rdm_comparison}
-        if len(keep) < 2:
-            value, low, high = float("nan"), float("nan"), float("nan")
-        else:
-            value = similarity(stats, idx_a, idx_b, metric, **options)
-            low, high = bootstrap_interval(
-                lambda sample: similarity(stats, idx_a[sample], idx_b[sample], metric, **options),
-                len(keep),
-                samples=bootstrap,
-                level=level,
-                seed=seed,
-            )
+        keep = np.array([i for i in range(len(rows_a)) if finite[i] and finite[len(rows_a) + i]], dtype=np.intp)
+        value = low = high = float("nan")
+        if len(keep) >= needed:
+            # computed once per layer (RDMs and their sorting, per-pair correlations); a resample only re-weights them
+            statistic = similarity_of_resamples(stats, keep, keep + len(rows_a), metric, **options)
+            value = float(statistic(np.arange(len(keep))[None])[0])
+            if len(keep) >= 2:  # one pair has no spread to resample
+                low, high = bootstrap_interval(statistic, len(keep), samples=bootstrap, level=level, seed=seed, min_distinct=needed, vectorized=True)
         attrs = dataset[name].attrs
         total = int(attrs.get("layers_total", 1))
         index = int(attrs.get("layer_index", 0))

@@ -144,13 +144,16 @@ def test_stimulus_stores_link_to_their_source(tmp_path):
 def test_compare_recomputed_by_hand_from_the_store(videos, tmp_path):
     out = tmp_path / "acts.zarr"
     run("extract", *videos, "-o", out, "--backbone", "random-multiscale", "--option", "levels=2", "--option", "channels=8", "--quiet")
-    # call two of them "metamers" of the other two, paired in stored order
+    # call three clips "metamers" of three others, paired in stored order (CKA needs 3 pairs: with 2 it is always 1)
     ds = xr.open_zarr(out)
+    videos = videos + [tmp_path / "extra4.npz", tmp_path / "extra5.npz"]
+    for seed in (4, 5):
+        write_video(clip(seed), videos[seed])
     metamers = tmp_path / "acts2.zarr"
-    run("extract", *videos[:2], "-o", metamers, "--backbone", "random-multiscale", "--option", "levels=2", "--option", "channels=8", "--quiet")
+    run("extract", *videos[:3], "-o", metamers, "--backbone", "random-multiscale", "--option", "levels=2", "--option", "channels=8", "--quiet")
     run(
         "extract",
-        *videos[2:],
+        *videos[3:],
         "-o",
         metamers,
         "--backbone",
@@ -166,8 +169,8 @@ def test_compare_recomputed_by_hand_from_the_store(videos, tmp_path):
     table = compare(metamers, Selection.parse("condition=natural"), Selection.parse("condition=metamer"), pair_by="order", bootstrap=50)
     independent = xr.open_zarr(metamers)
     for _, row in table.iterrows():
-        values = independent[row["variable"]].values.reshape(4, -1).astype(np.float64)
-        assert row["value"] == pytest.approx(linear_cka(values[:2], values[2:]), rel=1e-9)
+        values = independent[row["variable"]].values.reshape(6, -1).astype(np.float64)
+        assert row["value"] == pytest.approx(linear_cka(values[:3], values[3:]), rel=1e-9)
         assert row["ci_low"] <= row["ci_high"]
     assert list(table["layer"]) == ["level0", "level1"] and list(table["depth"]) == [0.0, 1.0]
     assert ds.sizes["stimulus"] == 4

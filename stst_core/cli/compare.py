@@ -18,7 +18,13 @@ def register(cli: click.Group) -> None:
 @click.argument("store", type=click.Path(exists=True, path_type=Path))
 @click.option("--between", "between", required=True, metavar="KEY=VALUE", help="First set of stimuli, e.g. condition=natural.")
 @click.option("--and", "and_", required=True, metavar="KEY=VALUE", help="Second set, e.g. condition=stst.")
-@click.option("--metric", type=click.Choice(METRICS), default="cka", show_default=True)
+@click.option(
+    "--metric",
+    type=click.Choice(METRICS),
+    default="cka",
+    show_default=True,
+    help="cka and rsa compare each set's geometry (3 or more pairs); paired-corr compares each pair by itself (any number).",
+)
 @click.option("--debiased", is_flag=True, help="Debiased CKA (needs 4 or more pairs).")
 @click.option("--rdm", "rdm_metric", type=click.Choice(RDM_METRICS), default="correlation", show_default=True, help="RSA: dissimilarity.")
 @click.option(
@@ -59,9 +65,11 @@ def compare_command(store, between, and_, metric, debiased, rdm_metric, rdm_comp
         seed=seed,
     )
     shown = table[["backbone", "layer", "depth", "value", "ci_low", "ci_high", "pairs"]]
-    click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="n/a"))
     fewest = int(table["pairs"].min()) if len(table) else 0
-    if bootstrap and fewest < 10:
+    if bootstrap and fewest < 2:
+        click.echo(f"note: {fewest} pair{'' if fewest == 1 else 's'}: no bootstrap interval (resampling needs 2 or more pairs)", err=True)
+    elif bootstrap and fewest < 10:
         # resamples of a handful of stimuli repeat most of them: the percentile interval is little more than a range
         click.echo(f"note: {fewest} pairs; bootstrap intervals over fewer than 10 stimuli are rough", err=True)
     if output:
