@@ -183,7 +183,9 @@ def plot_comparison(table: pd.DataFrame, path: str | Path | None = None, *, titl
     metric = table["metric"].iloc[0] if len(table) else ""
     ax.set_ylabel(metric)
     level = table["level"].iloc[0] if len(table) else 0.95
-    ax.set_title(title or f"{table['between'].iloc[0]} vs {table['and'].iloc[0]} ({metric}, {level:.0%} bootstrap interval)", fontsize=10)
+    shaded = bool(table[["ci_low", "ci_high"]].notna().any().all()) if len(table) else False
+    interval = f", {level:.0%} bootstrap interval" if shaded else ", no bootstrap interval"
+    ax.set_title(title or f"{table['between'].iloc[0]} vs {table['and'].iloc[0]} ({metric}{interval})", fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()

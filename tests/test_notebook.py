@@ -157,3 +157,10 @@ def test_plot_modules_leave_the_matplotlib_backend_alone(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "pyplot imported: False" in result.stdout and "backend: svg" in result.stdout
+
+
+def test_the_comparison_title_says_whether_an_interval_is_shaded():
+    with_interval = plot_comparison(_comparison_table())
+    assert "95% bootstrap interval" in with_interval.axes[0].get_title()
+    one_pair = _comparison_table().assign(ci_low=float("nan"), ci_high=float("nan"))
+    assert "no bootstrap interval" in plot_comparison(one_pair).axes[0].get_title()
