@@ -156,7 +156,8 @@ def test_loading_takes_no_routine_time(run):
     assert float(rows[0]["flashClip.loadDuration"]) > 0.2
     for row in rows:
         assert row["flashClip.started"], "the Routine of fixed duration was skipped: the load used up its time"
-        assert float(row["flashClip.started"]) - float(row["flash.started"]) > FIXATION - 0.01
+        # (had the load counted, the clip would start at once; half the fixation leaves room for late flips on a busy machine)
+        assert float(row["flashClip.started"]) - float(row["flash.started"]) > FIXATION / 2
         assert float(row["fixation.started"]) < float(row["flashClip.started"])
         assert int(float(row["flashClip.flips"])) >= 1
 
