@@ -10,6 +10,7 @@ from .._backbone import create_backbone
 from .._plugins import get_registry
 from .._table import format_table
 from .._weights import cached_path
+from .options import MIN_SIZE
 
 CLASSES_SHOWN = 5  # of a classifier's class names in the text listing; --json has them all
 
@@ -39,8 +40,8 @@ def list_backbones(pattern: str | None) -> None:
 @backbones_group.command("info")
 @click.argument("name")
 @click.option("--weights", default=None, help="Weights to build it with for the shapes (default: random when offered).")
-@click.option("--size", default=224, show_default=True, type=click.IntRange(min=8), help="Input height and width in pixels.")
-@click.option("--frames", default=4, show_default=True, type=click.IntRange(min=1), help="Input frames.")
+@click.option("--size", default=224, show_default=True, type=click.IntRange(min=MIN_SIZE), help="Longer side of the example input, a square clip of PX×PX.")
+@click.option("--frames", default=4, show_default=True, type=click.IntRange(min=1), help="Frames of the example input.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def info(name: str, weights: str | None, size: int, frames: int, as_json: bool) -> None:
     """Describe backbone NAME: layers with axes and shapes, weights choices, licence, paper."""
