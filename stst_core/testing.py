@@ -579,7 +579,12 @@ def assert_cli_error(*args: Any, says: Sequence[str] = ()) -> str:
     result = run_cli(*args)
     shown = " ".join(map(str, args))
     lines = result.output.strip().splitlines()
-    assert result.exit_code == 1, f"stst {shown}: exit status {result.exit_code}, not 1:\n{result.output}\n{result.exception!r}"
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        import traceback
+
+        crash = "".join(traceback.format_exception(result.exception))
+        raise AssertionError(f"stst {shown} crashed (a bug, not a user error; the real CLI prints this traceback):\n{result.output}{crash}")
+    assert result.exit_code == 1, f"stst {shown}: exit status {result.exit_code}, not 1:\n{result.output}"
     assert "Traceback" not in result.output, f"stst {shown} printed a traceback:\n{result.output}"
     assert len(lines) == 1 and lines[0].startswith("Error: "), f"stst {shown}: expected one line 'Error: …', got:\n{result.output}"
     for fragment in says:

@@ -54,7 +54,11 @@ def video_options(*, frames: int | None = None, size: int | None = None, crop: b
     declared = [
         click.option("--start", type=click.IntRange(min=0), default=0, show_default=True, help=f"First frame of each {what}."),
         click.option(
-            "--frames", type=click.IntRange(min=1), default=frames, show_default=frames is not None, help=f"Use N frames of each {what} (default: all)."
+            "--frames",
+            type=click.IntRange(min=1),
+            default=frames,
+            show_default=frames is not None,
+            help=f"Use N frames of each {what}" + ("." if frames is not None else " (default: all)."),
         ),
         click.option("--stride", type=click.IntRange(min=1), default=1, show_default=True, help="Take every Nth frame."),
         click.option(
@@ -108,10 +112,11 @@ def set_option(function):
 
 
 def option_option(*, named: bool, example: str):
-    """Decorator adding ``--option`` (repeatable), received as ``options``.
+    """Decorator adding ``--option`` (repeatable); the command receives the raw strings as ``options``.
 
     ``named``: the command builds several components, so each item is
-    ``NAME.KEY=VALUE`` (see :func:`parse_options`).
+    ``NAME.KEY=VALUE``. Turn them into a dict with :func:`parse_options`
+    (``parse_options(options, named=named)``); ``example`` is shown in the help.
     """
     metavar = "NAME.KEY=VALUE" if named else "KEY=VALUE"
     return click.option("--option", "options", multiple=True, metavar=metavar, help=f"An option, e.g. --option {example} (repeatable).")
