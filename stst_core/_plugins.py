@@ -9,6 +9,10 @@ reported with a :class:`PluginLoadWarning` (naming the plugin and the error),
 marked ``failed`` in :func:`plugin_infos`, and skipped as a whole: nothing it
 registered stays, and every other plugin keeps working.
 
+Plugin names are unique: a second entry point with a taken name (the
+toolkit's own plugins are seen first) is reported, shown as ``shadowed``, and
+skipped; it never replaces the first.
+
 Environment variables:
 
 ``STST_NO_PLUGIN_AUTOLOAD=1``
@@ -34,6 +38,7 @@ from ._errors import RegistryError
 from ._registry import Registry
 
 ENTRY_POINT_GROUP = "stst.plugins"
+TOOLKIT_DISTRIBUTION = "stst-toolkit"
 KINDS = ("backbones", "losses", "synthesizers", "metrics")
 
 
@@ -46,7 +51,7 @@ class PluginInfo:
     """What the toolkit knows about one plugin, for ``stst plugins list``."""
 
     name: str
-    status: str  # "loaded", "failed" or "disabled"
+    status: str  # "loaded", "failed", "disabled" or "shadowed" (its name was taken by another distribution's plugin)
     origin: str  # where it came from, in words
     distribution: str | None = None
     version: str | None = None
@@ -61,6 +66,31 @@ def _env_flag(name: str) -> bool:
 
 def _disabled_names() -> set[str]:
     return {n.strip() for n in os.environ.get("STST_DISABLE_PLUGINS", "").split(",") if n.strip()}
+
+
+def _all_entry_points() -> list[metadata.EntryPoint]:
+    """Every distribution's entry points of the group, shadowed ones included.
+
+    ``importlib.metadata.entry_points()`` keeps one entry point per name (the
+    first on the path), which would let a third-party plugin replace a
+    first-party one without a word. A distribution found twice on the path
+    counts once, as importlib counts it.
+    """
+    points, distributions = [], set()
+    for dist in metadata.distributions():
+        name = (dist.metadata["Name"] or "").lower().replace("_", "-")
+        if name in distributions:
+            continue
+        distributions.add(name)
+        points += [ep for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP]
+    return points
+
+
+def _entry_point_order(ep: metadata.EntryPoint) -> tuple:
+    """By name, the toolkit's own plugins first: where two distributions claim one name, the first-party one is kept."""
+    dist = getattr(ep, "dist", None)
+    name = dist.metadata["Name"] if dist else ""
+    return (ep.name, name != TOOLKIT_DISTRIBUTION, name or "", ep.value)
 
 
 def _location(plugin: Any) -> str | None:
@@ -89,7 +119,8 @@ class PluginHost:
         if _env_flag("STST_NO_PLUGIN_AUTOLOAD"):
             return
         disabled = _disabled_names()
-        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        seen: dict[str, tuple[str | None, str]] = {}  # name → (distribution, value) of the entry point that has it
+        for ep in sorted(_all_entry_points(), key=_entry_point_order):
             dist = getattr(ep, "dist", None)
             info = PluginInfo(
                 name=ep.name,
@@ -98,6 +129,11 @@ class PluginHost:
                 distribution=dist.metadata["Name"] if dist else None,
                 version=dist.version if dist else None,
             )
+            if ep.name in seen:
+                if seen[ep.name] != (info.distribution, ep.value):  # not merely the same distribution found twice on the path
+                    self._shadow(info, kept=seen[ep.name][0])
+                continue
+            seen[ep.name] = (info.distribution, ep.value)
             if ep.name in disabled:
                 self._infos[ep.name] = replace(info, status="disabled", origin=info.origin + " (STST_DISABLE_PLUGINS)")
                 continue
@@ -141,6 +177,15 @@ class PluginHost:
     def _hook_names(self, name: str) -> tuple[str, ...]:
         callers = self.pm.get_hookcallers(self.pm.get_plugin(name)) or []
         return tuple(sorted(c.name for c in callers))
+
+    def _shadow(self, info: PluginInfo, *, kept: str | None) -> None:
+        """A second entry point with a plugin name already taken: reported and skipped, never a silent replacement."""
+        message = (
+            f"stst plugin {info.name!r} of {info.distribution or 'an unknown distribution'} has the name of the plugin of "
+            f"{kept or 'an unknown distribution'}, which is kept; rename its entry point in the stst.plugins group"
+        )
+        self._infos[f"{info.name} ({info.distribution})"] = replace(info, status="shadowed", error=message)
+        warnings.warn(message, PluginLoadWarning, stacklevel=3)
 
     def _fail(self, info: PluginInfo, exc: BaseException) -> None:
         error = f"{type(exc).__name__}: {exc}"

@@ -10,7 +10,7 @@ import torch
 import stst_core
 from stst_core import PluginLoadWarning, get_registry, plugin_infos, reload_plugins
 from stst_core._errors import RegistryError
-from stst_core.testing import registered_plugin
+from stst_core.testing import registered_plugin, run_cli
 
 
 def install_fake_distribution(root, dist_name, plugins: dict[str, str]):
@@ -81,7 +81,8 @@ def site(tmp_path, monkeypatch):
 
 
 def infos_by_name():
-    return {info.name: info for info in plugin_infos()}
+    """The plugins in use (a shadowed one has the name of the one kept)."""
+    return {info.name: info for info in plugin_infos() if info.status != "shadowed"}
 
 
 def test_plugin_is_discovered_through_its_entry_point(site):
@@ -274,3 +275,42 @@ def test_a_plugin_loss_that_prepares_must_compare():
     with registered_plugin(Plugin(), name="half-loss"):
         with pytest.raises(RegistryError, match=r"loss 'half' \(plugin 'half-loss'\) defines prepare\(\) but not compare\(\)"):
             create_loss("half")
+
+
+IMPOSTOR = """
+    from stst_core import hookimpl
+
+    @hookimpl
+    def stst_register_losses(register):
+        register("impostor", lambda s, t: s.sum())
+"""
+
+
+def test_a_plugin_cannot_take_the_name_of_another(site):
+    """A third-party entry point named like a first-party plugin is reported and skipped; the first-party one stays."""
+    install_fake_distribution(site, "stst-impostor", {"vgg": IMPOSTOR})
+    with pytest.warns(PluginLoadWarning, match=r"'vgg' of stst-impostor has the name of the plugin of stst-toolkit, which is kept"):
+        reload_plugins()
+        infos = infos_by_name()
+    assert get_registry("backbones").get("vgg19").plugin == "vgg"
+    assert "impostor" not in stst_core.list_losses()
+    assert infos["vgg"].status == "loaded" and infos["vgg"].distribution == "stst-toolkit"
+    [shadowed] = [info for info in plugin_infos() if info.status == "shadowed"]
+    assert shadowed.name == "vgg" and shadowed.distribution == "stst-impostor" and "rename its entry point" in shadowed.error
+    listed = run_cli("plugins", "list").output
+    assert "shadowed" in listed and "stst-impostor" in listed
+
+
+def test_of_two_third_party_plugins_with_one_name_the_first_by_distribution_is_kept(site):
+    install_fake_distribution(site, "stst-b-shout", {"shout": IMPOSTOR})
+    install_fake_distribution(site / "other", "stst-a-shout", {"shout": GOOD})
+    sys.path.insert(0, str(site / "other"))
+    try:
+        with pytest.warns(PluginLoadWarning, match="'shout' of stst-b-shout has the name of the plugin of stst-a-shout"):
+            reload_plugins()
+            infos = infos_by_name()
+        assert "shout" in stst_core.list_losses() and "impostor" not in stst_core.list_losses()
+        assert infos["shout"].distribution == "stst-a-shout"
+        assert [(i.name, i.distribution) for i in plugin_infos() if i.status == "shadowed"] == [("shout", "stst-b-shout")]
+    finally:
+        sys.path.remove(str(site / "other"))

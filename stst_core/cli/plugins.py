@@ -39,4 +39,4 @@ def list_plugins(as_json: bool, verbose: bool) -> None:
     click.echo(format_table(header, rows))
     for info in infos:
         if info.error:
-            click.echo(f"\n{info.name} failed: {info.error}", err=True)
+            click.echo(f"\n{info.name} ({info.distribution or 'registered at runtime'}) {info.status}: {info.error}", err=True)
