@@ -24,7 +24,7 @@ SECTIONS = [
     ("Activations and comparison", ("_activations", "_comparison")),
     ("Plugins and registries", ("_plugins", "hookspecs", "_table")),
     ("Weights", ("_weights",)),
-    ("Devices and errors", ("_device", "_errors")),
+    ("Devices and errors", ("_device", "_errors", "_lock")),
 ]
 
 INTRO = """# Python API

@@ -32,6 +32,7 @@ from ._backbone import (
 from ._config import Range, StreamConfig, apply_overrides, complete_weights, resolve_config
 from ._device import available_devices, resolve_device
 from ._errors import BackboneError, ConfigError, RegistryError, STSTError, VideoError, WeightsError
+from ._lock import StoreLockedError
 from ._losses import compare_prepared, create_loss, list_losses, prepare_target
 from ._plugins import (
     PluginLoadWarning,
@@ -81,6 +82,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
 __all__ = [
+    "StoreLockedError",
     "available_devices",
     "resolve_device",
     "save_model",

@@ -43,6 +43,7 @@ from ._backbone import Backbone, create_backbone
 from ._config import StreamConfig, resolve_config, to_dict
 from ._device import resolve_device
 from ._errors import ConfigError, STSTError
+from ._lock import writing
 from ._losses import compare_prepared, create_loss, prepare_target
 from ._optim import Stepper, make_stepper
 from ._store import Array, StimulusStore, StoreLayout, is_store
@@ -112,6 +113,10 @@ class Synthesizer:
         """Generate into the store at ``output``, resuming it if it holds an unfinished run."""
         output = Path(output)
         self.prepare()  # fails on missing weights or bad layer names before anything is written
+        with writing(output, "synthesize into"):  # one writer per store, from the first look at it to the last commit
+            return self._synthesize(output, overwrite=overwrite, progress=progress)
+
+    def _synthesize(self, output: Path, *, overwrite: bool, progress: bool) -> StimulusStore:
         if output.exists() and not overwrite:
             if not is_store(output):
                 raise STSTError(f"{output} exists and is not a stimulus store; refusing to overwrite it. Choose another output path.")
