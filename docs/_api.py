@@ -19,7 +19,7 @@ SECTIONS = [
     ("Losses", ("_losses",)),
     ("Synthesis", ("_synthesis", "_optim", "_config")),
     ("Learned models", ("_learned",)),
-    ("Stimulus stores", ("_store", "_report")),
+    ("Stimulus stores", ("_store", "_report", "_files")),
     ("Metrics", ("_metrics",)),
     ("Activations and comparison", ("_activations", "_comparison")),
     ("Plugins and registries", ("_plugins", "hookspecs", "_table")),

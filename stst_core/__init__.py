@@ -32,6 +32,7 @@ from ._backbone import (
 from ._config import Range, StreamConfig, apply_overrides, complete_weights, resolve_config
 from ._device import available_devices, resolve_device
 from ._errors import BackboneError, ConfigError, RegistryError, STSTError, VideoError, WeightsError
+from ._files import atomic_output, write_text_atomically
 from ._lock import StoreLockedError
 from ._losses import compare_prepared, create_loss, list_losses, prepare_target
 from ._plugins import (
@@ -55,7 +56,7 @@ _LAZY = {
     "._learned": ("card_path", "data_fingerprints", "fit", "load_model", "save_model"),
     "._metrics": ("Metric", "check_comparable", "create_metric", "create_metrics", "evaluate_metrics", "list_metrics", "read_stimulus"),
     "._optim": ("LBFGS", "NGD", "Adam", "Stepper", "make_stepper", "minimize", "value_and_grad"),
-    "._report": ("contact_sheet", "loss_curves", "pick_frames"),
+    "._report": ("contact_sheet", "loss_curves", "pick_frames", "save_figure"),
     "._store": ("Array", "StimulusStore", "StoreLayout", "is_store", "open_store", "toolkit_versions", "video_fingerprint"),
     "._synthesis": ("OptimizedSynthesizer", "RunProgress", "Stream", "Synthesizer", "build_stream", "list_synthesizers"),
 }
@@ -82,6 +83,9 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
 __all__ = [
+    "atomic_output",
+    "write_text_atomically",
+    "save_figure",
     "StoreLockedError",
     "available_devices",
     "resolve_device",

@@ -189,11 +189,9 @@ def plot_comparison(table: pd.DataFrame, path: str | Path | None = None, *, titl
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    if path is None:
-        return fig
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    return path
+    from ._report import save_figure
+
+    return save_figure(fig, path, dpi=120)
 
 
 def to_rsatoolbox(path: str | Path, variable: str, *, rows: Sequence[int] | None = None):

@@ -33,6 +33,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ._errors import ConfigError, STSTError, WeightsError
+from ._files import write_text_atomically
 from ._store import load_checkpoint, save_checkpoint, toolkit_versions, video_fingerprint
 from ._video import Video
 
@@ -179,7 +180,7 @@ def save_model(
     tensors = {name: value.detach().cpu().contiguous() for name, value in model.state_dict().items()}
     temporary = path.with_name(f".{path.name}.writing")
     save_file(tensors, str(temporary), metadata={"stst_card": json.dumps(card, sort_keys=True, default=str)})
-    card_path(path).write_text(text)
+    write_text_atomically(card_path(path), text)
     temporary.replace(path)
     return path
 

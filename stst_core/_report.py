@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from ._files import atomic_output
 from ._store import StimulusStore
 from ._video import Video
 
@@ -72,7 +73,7 @@ def contact_sheet(rows: Sequence[tuple[str, Video]], path: str | Path | None = N
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return _written(fig, path, dpi=110)
+    return save_figure(fig, path, dpi=110)
 
 
 def loss_curves(store: StimulusStore, path: str | Path | None = None) -> Figure | Path:
@@ -129,13 +130,19 @@ def loss_curves(store: StimulusStore, path: str | Path | None = None) -> Figure 
     ax.legend(fontsize=8, loc="upper right")
     ax.set_title(f"{store.method}: loss per optimiser step", fontsize=10)
     fig.tight_layout()
-    return _written(fig, path, dpi=110)
+    return save_figure(fig, path, dpi=110)
 
 
-def _written(fig: Figure, path: str | Path | None, *, dpi: int) -> Figure | Path:
-    """``fig`` itself, or with a ``path`` the PNG written there (a Figure draws into files without any backend)."""
+def save_figure(fig: Figure, path: str | Path | None, *, dpi: int = 110) -> Figure | Path:
+    """``fig`` itself, or with a ``path`` the image written there, whole or not at all, and that path.
+
+    The plot helpers' common ending: a Figure draws into files without any
+    matplotlib backend, and the file appears under its name only once it is
+    complete (:func:`atomic_output`), so a full disk leaves no truncated PNG.
+    """
     if path is None:
         return fig
     path = Path(path)
-    fig.savefig(path, dpi=dpi)
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=dpi)
     return path

@@ -135,7 +135,10 @@ class Synthesizer:
         except Exception as exc:
             # whatever went wrong, the store says so; what was committed stays and resumes
             message = str(exc) if isinstance(exc, STSTError) else f"{type(exc).__name__}: {exc}"
-            store.set_status("failed", message)
+            try:
+                store.set_status("failed", message)
+            except OSError:  # the store cannot even take its status (a full or read-only disk): it stays at its last commit
+                pass
             raise
         store.set_status("complete")
         return store

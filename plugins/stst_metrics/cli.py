@@ -18,6 +18,7 @@ from stst_core import (
     STSTError,
     Video,
     apply_overrides,
+    atomic_output,
     create_metrics,
     evaluate_metrics,
     format_table,
@@ -27,6 +28,7 @@ from stst_core import (
     read_video,
     toolkit_versions,
     video_fingerprint,
+    write_text_atomically,
     write_video,
 )
 from stst_core.cli import device_option, option_option, quiet_option, seed_option, video_options
@@ -77,12 +79,12 @@ class Results:
             "stimuli": [{**row, "values": {k: _json_number(v) for k, v in row["values"].items()}} for row in self.rows],
             "versions": toolkit_versions(),
         }
-        path.write_text(json.dumps(record, indent=2, allow_nan=False) + "\n")
+        write_text_atomically(path, json.dumps(record, indent=2, allow_nan=False) + "\n")
         return path
 
     def write_csv(self, path: Path) -> Path:
         """One row per stimulus, one column per metric value (empty where undefined)."""
-        with path.open("w", newline="") as handle:
+        with atomic_output(path) as tmp, tmp.open("w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(["stimulus", "method", *self.columns])
             for row in self.rows:

@@ -21,7 +21,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullFormatter
 
-from stst_core import Video, pick_frames
+from stst_core import Video, pick_frames, save_figure
 
 from .autocorrelation import autocorrelation_curve
 from .flow import SPEED_EDGES, flow_statistics
@@ -108,11 +108,7 @@ def report_card(
         top.suptitle(title, fontsize=11, y=1 - 0.08 / top_height, va="top")
     top.subplots_adjust(left=0.14, right=0.98, bottom=0.02, top=1 - header / top_height, wspace=0.04, hspace=0.08)
     bottom.subplots_adjust(left=0.07, right=0.98, bottom=0.09, top=0.93, wspace=0.3, hspace=0.55)
-    if path is None:
-        return fig
-    path = Path(path)
-    fig.savefig(path, dpi=100)
-    return path
+    return save_figure(fig, path, dpi=100)
 
 
 def _plot(ax, x, y, style: dict) -> None:

@@ -17,7 +17,7 @@ from typing import Sequence
 import click
 import torch
 
-from stst_core import Backbone, BackboneCard, BackboneError, LayerSpec, WeightsChoice, hookimpl
+from stst_core import Backbone, BackboneCard, BackboneError, LayerSpec, WeightsChoice, hookimpl, write_text_atomically
 from stst_core.cli import device_option, quiet_option, seed_option
 
 from .network import PredNet, PredNetConfig
@@ -154,7 +154,7 @@ def eval_command(model_path, conditions, frames, square, output, plot_path):
             f"ratio {values['ratio']:.3f} ± {values['ratio_sem']:.3f}  ({values['videos']} videos)"
         )
     if output:
-        output.write_text(json.dumps({"model": str(model_path), "frames": frames, "size": size, "conditions": report}, indent=2) + "\n")
+        write_text_atomically(output, json.dumps({"model": str(model_path), "frames": frames, "size": size, "conditions": report}, indent=2) + "\n")
     if plot_path:
         plot_evaluation(report, plot_path)
 

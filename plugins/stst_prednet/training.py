@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from stst_core import StimulusStore, STSTError, Video, fit, is_store, load_model, read_video, save_model
+from stst_core import StimulusStore, STSTError, Video, fit, is_store, load_model, read_video, save_figure, save_model
 
 from .network import PredNet, PredNetConfig
 
@@ -162,11 +162,7 @@ def plot_evaluation(report: dict[str, dict], path: str | Path | None = None):
     right.set_ylabel("PredNet / copy-last-frame (±SEM)")
     fig.suptitle("Next-frame prediction", fontsize=10)
     fig.tight_layout()
-    if path is None:
-        return fig
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    return path
+    return save_figure(fig, path, dpi=120)
 
 
 def save(model: PredNet, path: str | Path, *, data: Sequence[Video] = (), **training) -> Path:

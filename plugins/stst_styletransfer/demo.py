@@ -21,7 +21,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from stst_core import STSTError, contact_sheet, loss_curves, read_video, write_video
+from stst_core import STSTError, contact_sheet, loss_curves, read_video, write_text_atomically, write_video
 from stst_core.cli import device_option, quiet_option, seed_option, set_option, video_options
 
 from .synthesizer import STSTSynthesizer
@@ -98,7 +98,7 @@ def demo(output, input_path, start, frames, stride, size, preset, overrides, see
         "config": store.config,
         "versions": json.loads(store.attrs["versions"]),
     }
-    (output / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_text_atomically(output / "report.json", json.dumps(report, indent=2) + "\n")
     click.echo(f"Wrote {output}/: metamer.mp4, target.mp4, contact_sheet.png, loss_curves.png, report.json, metamer.zarr")
     for term, values in report["loss"].items():
         click.echo(f"  {term:<16} {values['start']:.3g} → {values['end']:.3g}  ({values['reduction']:.0f}× lower than noise)")

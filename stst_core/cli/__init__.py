@@ -10,6 +10,7 @@ traceback, with exit status 1.
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import click
@@ -28,6 +29,8 @@ class STSTGroup(click.Group):
             return super().invoke(ctx)
         except STSTError as exc:
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:  # the machine said no (a full disk, a read-only folder): not a bug, one line
+            raise click.ClickException(describe_os_error(exc)) from None
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         """As click's, but every usage error too is one line with exit status 1 (click's own: several lines, status 2)."""
@@ -43,6 +46,23 @@ class STSTGroup(click.Group):
             click.echo("Aborted!", err=True)
             sys.exit(1)
         sys.exit(status if isinstance(status, int) else 0)
+
+
+OS_ERROR_ADVICE = {
+    errno.ENOSPC: "free some space, or write somewhere else",
+    errno.EDQUOT: "free some space, or write somewhere else",
+    errno.EROFS: "the file system is read-only: write somewhere else",
+    errno.EACCES: "check the permissions, or write somewhere else",
+    errno.EPERM: "check the permissions, or write somewhere else",
+}
+
+
+def describe_os_error(exc: OSError) -> str:
+    """``PATH: No space left on device (ENOSPC); free some space, or write somewhere else``."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    code = f" ({errno.errorcode.get(exc.errno, exc.errno)})" if exc.errno else ""
+    advice = OS_ERROR_ADVICE.get(exc.errno, "")
+    return f"{where}{exc.strerror or exc}{code}" + (f"; {advice}" if advice else "")
 
 
 def one_line(exc: click.ClickException) -> str:

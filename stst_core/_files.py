@@ -1,0 +1,56 @@
+"""Output files that are whole or absent: written to a temporary sibling, then renamed into place.
+
+A full disk or a crash halfway through ``report.json`` would otherwise leave a
+truncated file under the name a script or a person trusts. Every file the
+toolkit writes (JSON, CSV, figures, model cards; videos have their own
+temporary sibling) goes through :func:`atomic_output`.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+
+@contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """A temporary sibling of ``path`` to write; renamed to ``path`` when the block ends without an error.
+
+    The temporary name keeps the suffix (``.NAME.partial-PID.png``), so that
+    writers that choose a format from it (matplotlib) choose the right one.
+    On an error the temporary file is removed and ``path`` is left as it was.
+
+    Examples
+    --------
+    >>> import json, tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> with atomic_output(folder / "report.json") as tmp:
+    ...     _ = tmp.write_text(json.dumps({"ok": True}))
+    >>> sorted(p.name for p in folder.iterdir())
+    ['report.json']
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.filename in (None, str(tmp)):  # say which file the user asked for, not the temporary one
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomically(path: str | Path, text: str) -> Path:
+    """``Path(path).write_text(text)``, whole or not at all (:func:`atomic_output`)."""
+    with atomic_output(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+__all__ = ["atomic_output", "write_text_atomically"]
