@@ -33,6 +33,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from ._config import check_seed
 from ._device import resolve_device
 from ._errors import BackboneError, RegistryError, WeightsError
 from ._plugins import get_registry
@@ -625,7 +626,7 @@ def create_backbone(
         weights = str(weights)
     target = resolve_device(device) if device is not None else None  # an unknown device fails before anything is built
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.manual_seed(check_seed(seed))
         # options are checked against the factory's typed signature: an unknown key, a wrong type or a
         # value out of its Range is a BackboneError naming the key, not a TypeError from inside the plugin
         model = registry.create(name, weights=weights, **options)

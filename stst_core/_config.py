@@ -28,6 +28,7 @@ import dataclasses
 import difflib
 import inspect
 import json
+import math
 import numbers
 import os
 import tomllib
@@ -38,6 +39,16 @@ from pathlib import Path
 from typing import Annotated, Any, Callable, Literal, Mapping, Sequence
 
 from ._errors import ConfigError
+
+FLOAT32_MAX = 3.4028234663852886e38  # numbers become float32 tensors on the device
+MAX_SEED = 2**63 - 1  # torch takes seeds below 2**64 and NumPy none below 0; derived seeds add to it
+
+
+def check_seed(seed: Any) -> int:
+    """``seed`` as an int from 0 to :data:`MAX_SEED`, or a :class:`ConfigError` saying the range."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"seed must be an integer from 0 to {MAX_SEED} (2**63 - 1), got {seed!r}")
+    return int(seed)
 
 
 @dataclasses.dataclass
@@ -311,6 +322,10 @@ def _convert(kind: Any, value: Any, where: str, rules: _Rules = _CONFIG_RULES) -
         number = _text(value)
         if isinstance(number, bool) or not isinstance(number, numbers.Real):
             raise wrong()
+        # NaN would silently turn a weight off and infinity overflow a loss; beyond float32's range a
+        # number becomes infinity on the device: no setting means any of these
+        if not math.isfinite(number) or abs(number) > FLOAT32_MAX:
+            raise ConfigError(f"{rules.name(where)} must be a finite number (at most {FLOAT32_MAX:.2e} in size: float32), got {number!r}")
         return float(number)
     if kind is str:
         if isinstance(value, os.PathLike):

@@ -40,7 +40,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ._backbone import Backbone, create_backbone
-from ._config import StreamConfig, resolve_config, to_dict
+from ._config import StreamConfig, check_seed, resolve_config, to_dict
 from ._device import resolve_device
 from ._errors import ConfigError, STSTError
 from ._lock import writing
@@ -88,7 +88,7 @@ class Synthesizer:
             raise ConfigError(f"{self.name}: unknown target role(s) {unknown}; known: content, {', '.join(self.target_roles)}")
         self.targets = dict(targets)
         self.config = config if config is not None else self.resolve()
-        self.seed = int(seed)
+        self.seed = check_seed(seed)
         self.device = resolve_device(device)
 
     @classmethod

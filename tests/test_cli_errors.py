@@ -75,6 +75,12 @@ BAD_SETTING = [
     ("backbones info", ["nosuch"], "nosuch"),
     ("weights fetch", ["nosuch"], "nosuch"),
     ("prednet train", ["{clip}", "-o", "{out}/prednet.pt"], "safetensors"),
+    ("synth stps", ["{clip}", "-o", "{out}/s.zarr", "--seed", "1" + "0" * 22], "--seed"),
+    ("synth stps", ["{clip}", "-o", "{out}/s.zarr", "--seed", "-1"], "--seed"),
+    ("extract", ["{clip}", "-o", "{out}/acts.zarr", "--backbone", "random-multiscale", "--seed", "1" + "0" * 22], "--seed"),
+    ("synth stps", ["{clip}", "-o", "{out}/s.zarr", "--size", "100000"], "--size"),
+    ("synth stst", ["{clip}", "-o", "{out}/s.zarr", "--set", "weights.spatial_style=nan"], "finite"),
+    ("synth two-stream", ["{clip}", "-o", "{out}/s.zarr", "--set", "weights.dynamics=1e39"], "float32"),
 ]
 
 

@@ -119,3 +119,32 @@ def test_annotated_types_markers_are_understood():
 )
 def test_describe(kind, words):
     assert describe(kind) == words
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "-inf", "1e39"])
+def test_numbers_must_be_finite_in_float32(text):
+    """NaN silently turned a weight off, infinity overflowed a loss, 1e39 became infinity on the device."""
+    from stst_styletransfer import STSTSynthesizer
+
+    with pytest.raises(ConfigError, match=r"'weights.spatial_style' must be a finite number \(at most 3.40e\+38 in size: float32\), got"):
+        STSTSynthesizer.resolve("offline", overrides=[f"weights.spatial_style={text}"])
+
+    def make(lr: float = 0.1): ...
+
+    with pytest.raises(ConfigError, match="lr must be a finite number"):
+        check_arguments(make, {"lr": text}, label="loss 'demo'")
+    assert check_arguments(make, {"lr": "3e38"}, label="loss 'demo'") == {"lr": 3e38}
+
+
+@pytest.mark.parametrize("seed", [-1, 2**63, 10**22, 1.5, True])
+def test_seeds_are_checked_where_they_enter(seed):
+    import torch
+
+    from stst_core import Video, create_backbone
+    from stst_stps import STPSSynthesizer
+
+    clip = Video(torch.zeros(3, 2, 8, 8), fps=10)
+    with pytest.raises(ConfigError, match=r"seed must be an integer from 0 to 9223372036854775807"):
+        STPSSynthesizer({"content": clip}, seed=seed)
+    with pytest.raises(ConfigError, match="seed must be an integer"):
+        create_backbone("random-multiscale", seed=seed)

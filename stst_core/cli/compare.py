@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from .._comparison import Selection, compare, plot_comparison
+from .._config import MAX_SEED
 from ..similarity import METRICS, RDM_COMPARISONS, RDM_METRICS
 
 
@@ -45,7 +46,7 @@ def register(cli: click.Group) -> None:
 @click.option("--layers", "variables", help="Only variables matching this wildcard, e.g. 'vgg19.*'.")
 @click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True, help="Bootstrap resamplings (0: no interval).")
 @click.option("--level", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True, help="Confidence level.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0, max=MAX_SEED), default=0, show_default=True, help="Seed of the bootstrap resamplings.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write the table as CSV.")
 @click.option("--plot", "plot_path", type=click.Path(path_type=Path), help="Write the figure (PNG, PDF, SVG).")
 def compare_command(store, between, and_, metric, debiased, rdm_metric, rdm_comparison, pair_by, variables, bootstrap, level, seed, output, plot_path):

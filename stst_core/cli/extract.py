@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from .._activations import POOLS, extract, load_inputs
+from .._config import MAX_SEED
 from .options import device_option, option_option, parse_options, quiet_option, video_options
 
 
@@ -32,7 +33,7 @@ def register(cli: click.Group) -> None:
 @device_option
 @click.option(
     "--seed",
-    type=int,
+    type=click.IntRange(min=0, max=MAX_SEED),
     default=0,
     show_default=True,
     help="Seed of random weights; recorded, and it must match the store's where it changes the network.",

@@ -24,11 +24,12 @@ from typing import Any
 
 import click
 
-from .._config import parse_value
+from .._config import MAX_SEED, parse_value
 from .._device import resolve_device
 from .._errors import ConfigError, STSTError
 
 MIN_SIZE = 8  # below this no backbone has a receptive field; each method checks its own minimum
+MAX_SIZE = 8192  # 8K: beyond it one RGB float frame alone passes 800 MB, and no video codec here takes it
 
 
 def parse_crop(ctx, param, value: str | None) -> tuple[int, int] | None:
@@ -63,7 +64,7 @@ def video_options(*, frames: int | None = None, size: int | None = None, crop: b
         click.option("--stride", type=click.IntRange(min=1), default=1, show_default=True, help="Take every Nth frame."),
         click.option(
             "--size",
-            type=click.IntRange(min=MIN_SIZE),
+            type=click.IntRange(min=MIN_SIZE, max=MAX_SIZE),
             default=size,
             show_default=size is not None,
             help="Resize so that the longer side has PX pixels (aspect ratio kept; default: as stored).",
@@ -101,7 +102,13 @@ def device_option(function):
 
 def seed_option(function):
     """Decorator adding ``--seed`` (default 0): the same seed on the same device gives the same result."""
-    return click.option("--seed", type=int, default=0, show_default=True, help="Random seed: the same seed on the same device gives the same result.")(function)
+    return click.option(
+        "--seed",
+        type=click.IntRange(min=0, max=MAX_SEED),
+        default=0,
+        show_default=True,
+        help="Random seed: the same seed on the same device gives the same result.",
+    )(function)
 
 
 def set_option(function):
