@@ -17,8 +17,8 @@ import click
 
 from .._errors import STSTError
 from .._plugins import plugin_host
-from . import backbones, compare, export, extract, losses, plugins, synth, weights
-from .options import device_option, option_option, parse_crop, parse_options, quiet_option, seed_option, set_option, video_options
+from . import backbones, compare, export, extract, losses, options, plugins, synth, weights
+from .options import *  # noqa: F403 - the shared options (options.__all__) are part of this package's API
 
 
 class STSTGroup(click.Group):
@@ -100,19 +100,7 @@ def build_cli() -> click.Group:
     return cli
 
 
-__all__ = [
-    "build_cli",
-    "cli",
-    "device_option",
-    "main",
-    "option_option",
-    "parse_crop",
-    "parse_options",
-    "quiet_option",
-    "seed_option",
-    "set_option",
-    "video_options",
-]
+__all__ = ["build_cli", "cli", "main", *options.__all__]
 
 
 def main(argv: list[str] | None = None) -> None:
