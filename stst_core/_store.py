@@ -431,12 +431,15 @@ class StimulusStore:
                 raise STSTError(f"{self.path} holds {array.shape[0]} samples; choose one with sample=0…{array.shape[0] - 1} (--sample on the command line)")
             if not 0 <= sample < array.shape[0]:
                 raise STSTError(f"{self.path} has samples 0…{array.shape[0] - 1}; there is no sample {sample}")
-            frames = np.asarray(array[sample])
+            frames = self._read("video", sample)
         else:
             if sample not in (None, 0):
                 raise STSTError(f"{self.path} holds one video, so there is no sample {sample}")
-            frames = np.asarray(array[...])
-        done = int(np.isfinite(frames).all(axis=(1, 2, 3)).sum())
+            frames = self._read("video", ...)
+        finite = np.isfinite(frames).all(axis=(1, 2, 3))
+        if self.complete and not finite.all():
+            self._damaged("video", np.flatnonzero(~finite), len(finite))
+        done = len(finite) if finite.all() else int(np.argmin(finite))  # the frames made so far come first
         if done == 0:
             raise STSTError(f"{self.path} holds no generated frame yet")
         clip = torch.from_numpy(np.ascontiguousarray(frames[:done].transpose(1, 0, 2, 3)))
@@ -444,8 +447,33 @@ class StimulusStore:
         return Video(clip, float(self._group.attrs["fps"]), source)
 
     def target(self) -> Video:
-        frames = np.asarray(self._group["target"][...])
+        frames = self._read("target", ...)
+        finite = np.isfinite(frames).all(axis=(1, 2, 3))
+        if not finite.all():  # written whole at creation: a missing frame is damage
+            self._damaged("target", np.flatnonzero(~finite), len(finite))
         return Video(torch.from_numpy(np.ascontiguousarray(frames.transpose(1, 0, 2, 3))), float(self._group.attrs["fps"]), f"{self.path}:target")
+
+    def verify(self) -> None:
+        """Read every frame (each sample's, and the target's) and raise a clear :class:`STSTError` if any is missing or unreadable."""
+        for sample in range(self.samples) if self.samples else [None]:
+            self.video(sample)
+        self.target()
+
+    def _read(self, name: str, selection) -> np.ndarray:
+        """An array's values; a chunk file that cannot be decoded (truncated, overwritten) is a clear error, not a traceback."""
+        try:
+            return np.asarray(self._group[name][selection])
+        except (KeyError, IndexError, STSTError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - zarr and its codecs raise many kinds for one cause: a damaged file
+            raise STSTError(f"{self.path} is damaged: its {name} cannot be read ({type(exc).__name__}: {exc}); make it again with --overwrite") from None
+
+    def _damaged(self, name: str, missing: np.ndarray, total: int) -> None:
+        listed = ", ".join(map(str, missing[:8])) + (", …" if len(missing) > 8 else "")
+        raise STSTError(
+            f"{self.path} is damaged: {name} frame(s) {listed} of {total} are missing although the store is "
+            f"{self.status} (a deleted or broken chunk file under {self.path / name}); make it again with --overwrite"
+        )
 
     def array(self, name: str) -> xr.DataArray:
         """One of the store's arrays (a history or evaluation), loaded, with its coordinates."""

@@ -123,6 +123,7 @@ class Synthesizer:
             store = StimulusStore(output)
             store.check_compatible(method=self.name, config=self.config_dict(), seed=self.seed, targets=self.targets)
             if store.complete:
+                store.verify()  # "already complete" only if it still holds every frame
                 return store
         else:
             store = self.create_store(output, overwrite=overwrite)

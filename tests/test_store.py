@@ -210,3 +210,40 @@ def test_format1_stores_are_not_resumed(tmp_path):
     store.set_status("running")
     with pytest.raises(ConfigError, match="unfinished store of format 1.*--overwrite"):
         store.check_compatible(method="stps", config=store.config, seed=1, targets={})
+
+
+# -- damaged stores --------------------------------------------------------------------
+
+
+@pytest.fixture
+def damaged(tmp_path):
+    """A complete 4-frame store, and a function that breaks one of its video chunk files."""
+    from stst_stps import STPSSynthesizer
+
+    clip = Video(torch.rand(3, 4, 16, 16, generator=torch.Generator().manual_seed(0)), fps=10)
+    store = STPSSynthesizer({"content": clip}, seed=0).synthesize(tmp_path / "s.zarr", progress=False)
+
+    def damage(frame: int, how: str):
+        chunk = store.path / "video" / "c" / str(frame) / "0" / "0" / "0"
+        chunk.unlink() if how == "deleted" else chunk.write_bytes(b"\x00garbage")
+
+    return clip, store, damage
+
+
+@pytest.mark.parametrize("how, says", [("deleted", r"video frame\(s\) 1 of 4 are missing"), ("truncated", "its video cannot be read")])
+def test_a_damaged_complete_store_is_refused_by_every_reader(damaged, tmp_path, how, says):
+    from stst_core.testing import assert_cli_error
+    from stst_stps import STPSSynthesizer
+
+    clip, store, damage = damaged
+    damage(1, how)
+    with pytest.raises(STSTError, match=says):
+        StimulusStore(store.path).video()
+    assert_cli_error("export", store.path, tmp_path / "out.mp4", says=["is damaged", "--overwrite"])
+    assert not (tmp_path / "out.mp4").exists()
+    assert_cli_error("metrics", store.path, "--metric", "pixels", "--quiet", says=["is damaged"])
+    assert_cli_error("extract", store.path, "-o", tmp_path / "a.zarr", "--backbone", "random-multiscale", "--quiet", says=["is damaged"])
+    with pytest.raises(STSTError, match="is damaged"):  # not "already complete"
+        STPSSynthesizer({"content": clip}, seed=0).synthesize(store.path, progress=False)
+    remade = STPSSynthesizer({"content": clip}, seed=0).synthesize(store.path, overwrite=True, progress=False)
+    remade.verify()
