@@ -34,7 +34,11 @@ failed or stopped), ``config`` (the full resolved configuration as JSON),
 source, shape, fps and sha256 of the frames used), ``fps``, ``unit`` (what one
 unit of progress is: ``transition``, ``step``, …), ``units_done``,
 ``units_total``, ``histories`` and ``evaluations`` (the names of the method's
-arrays), ``created``, ``updated``, ``elapsed_seconds``.
+arrays), ``created``, ``updated``, ``elapsed_seconds``, ``checkpoint_sha256``
+(of the checkpoint file that ``units_done`` names) and, once complete,
+``manifest`` (what the store holds: a checksum of every frame of ``video`` and
+``target`` and of every other array, recorded in the same write that says
+``complete``; every reader checks the parts it reads against it).
 
 Crash safety. :meth:`StimulusStore.create` writes into a hidden sibling folder
 and renames it into place, so a store either exists whole or not at all. A
@@ -102,6 +106,8 @@ _RESERVED = frozenset(
         "created",
         "updated",
         "elapsed_seconds",
+        "checkpoint_sha256",
+        "manifest",
     }
 )
 
@@ -281,6 +287,29 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return unflatten_state(tensors, skeleton)
 
 
+def _digest(values: np.ndarray) -> str:
+    """A checksum of an array's float32 values (NaN bytes included, so a partly filled history has one too)."""
+    return hashlib.sha256(np.ascontiguousarray(values, np.float32).tobytes()).hexdigest()[:32]
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _frame_digests(values: np.ndarray) -> list:
+    """Checksums of each frame: a list for (time, …), a list of lists for (sample, time, …)."""
+    if values.ndim == 5:
+        return [_frame_digests(sample) for sample in values]
+    return [_digest(frame) for frame in values]
+
+
+FRAMED = ("video", "target")  # arrays whose manifest holds one checksum per frame
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -335,7 +364,9 @@ class StimulusStore:
         try:
             _write_new_store(building, method=method, target=target, config=config, seed=seed, device=device, targets=targets, layout=layout)
             (building / CHECKPOINT_FOLDER).mkdir()
-            save_checkpoint(building / CHECKPOINT_FOLDER / _checkpoint_name(0), checkpoint)
+            first = building / CHECKPOINT_FOLDER / _checkpoint_name(0)
+            save_checkpoint(first, checkpoint)
+            zarr.open_group(str(building), mode="r+").attrs["checkpoint_sha256"] = _file_digest(first)
             if path.exists():  # overwrite: move the old store aside first, so a crash loses neither
                 retired = path.with_name(f".{path.name}.replaced-{os.getpid()}-{uuid.uuid4().hex[:8]}")
                 os.replace(path, retired)
@@ -415,7 +446,16 @@ class StimulusStore:
             raise STSTError(
                 f"{self.path}: the checkpoint of unit {self.units_done} is missing, so the run cannot resume; run again with --overwrite to start it anew"
             )
-        return load_checkpoint(path)
+        recorded = self._group.attrs.get("checkpoint_sha256")
+        try:
+            if recorded is not None and _file_digest(path) != recorded:
+                raise ValueError("its checksum differs from the one recorded when it was written")
+            return load_checkpoint(path)
+        except Exception as exc:  # noqa: BLE001 - a truncated or overwritten file fails in safetensors in many ways
+            raise STSTError(
+                f"{self.path} is damaged: the checkpoint {path.name} cannot be used ({exc}), so the run cannot resume; "
+                "run again with --overwrite to start it anew"
+            ) from None
 
     def frame(self, index: int) -> np.ndarray:
         return self._group["video"][index]
@@ -437,8 +477,8 @@ class StimulusStore:
                 raise STSTError(f"{self.path} holds one video, so there is no sample {sample}")
             frames = self._read("video", ...)
         finite = np.isfinite(frames).all(axis=(1, 2, 3))
-        if self.complete and not finite.all():
-            self._damaged("video", np.flatnonzero(~finite), len(finite))
+        if self.complete:
+            self._check("video", frames, sample)
         done = len(finite) if finite.all() else int(np.argmin(finite))  # the frames made so far come first
         if done == 0:
             raise STSTError(f"{self.path} holds no generated frame yet")
@@ -448,16 +488,108 @@ class StimulusStore:
 
     def target(self) -> Video:
         frames = self._read("target", ...)
-        finite = np.isfinite(frames).all(axis=(1, 2, 3))
-        if not finite.all():  # written whole at creation: a missing frame is damage
-            self._damaged("target", np.flatnonzero(~finite), len(finite))
+        self._check("target", frames)  # written whole at creation: a missing frame is damage whatever the status
         return Video(torch.from_numpy(np.ascontiguousarray(frames.transpose(1, 0, 2, 3))), float(self._group.attrs["fps"]), f"{self.path}:target")
 
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """The checksums a complete store recorded of what it holds (empty: not complete, or made before there were any)."""
+        return dict(self._group.attrs.get("manifest", {}))
+
+    def damage(self) -> dict[str, list]:
+        """What of a complete store is missing, unreadable or changed since it was completed: array name → the damaged parts.
+
+        ``video`` and ``target`` list frame indices (``(sample, frame)`` pairs
+        with samples); any other array lists ``[name]`` when it is damaged at all.
+        An empty result means the store is whole.
+        """
+        damaged: dict[str, list] = {}
+        for name in ("video", "target", *self._group.attrs.get("histories", []), *self._group.attrs.get("evaluations", [])):
+            if name in FRAMED:
+                values = self._read_frames(name)
+            else:
+                try:
+                    values = np.asarray(self._group[name][...])
+                except Exception:  # noqa: BLE001 - an undecodable chunk: the array is damaged
+                    damaged[name] = [name]
+                    continue
+            parts = self._damaged_parts(name, values)
+            if parts:
+                damaged[name] = parts
+        return damaged
+
+    def _read_frames(self, name: str) -> np.ndarray:
+        """A framed array read frame by frame: a frame whose chunk cannot be decoded reads as NaN (so it counts as missing)."""
+        array = self._group[name]
+        values = np.full(array.shape, np.nan, np.float32)
+        for index in np.ndindex(*array.shape[:-3]):
+            try:
+                values[index] = array[index]
+            except Exception:  # noqa: BLE001 - zarr and its codecs raise many kinds for a damaged file
+                pass
+        return values
+
     def verify(self) -> None:
-        """Read every frame (each sample's, and the target's) and raise a clear :class:`STSTError` if any is missing or unreadable."""
+        """Raise a clear :class:`STSTError` if any part of the store is missing, unreadable or changed since it was completed."""
         for sample in range(self.samples) if self.samples else [None]:
             self.video(sample)
         self.target()
+        if self.complete:
+            for name in [*self._group.attrs.get("histories", []), *self._group.attrs.get("evaluations", [])]:
+                self.array(name)
+
+    def _damaged_parts(self, name: str, values: np.ndarray, sample: int | None = None) -> list:
+        """The damaged frames (video, target) or ``[name]`` (other arrays) of ``values`` against the manifest."""
+        recorded = self.manifest.get(name)
+        if name not in FRAMED:
+            return [name] if recorded is not None and _digest(values) != recorded else []
+        if sample is not None and recorded is not None:
+            recorded = recorded[sample]
+        if values.ndim == 5:
+            return [(s, t) for s in range(len(values)) for t in self._damaged_parts(name, values[s], s)]
+        missing = ~np.isfinite(values).all(axis=(1, 2, 3))
+        if recorded is not None:
+            missing |= np.array([digest != stored for digest, stored in zip(_frame_digests(values), recorded)], dtype=bool)
+        elif name == "video" and not self.complete:
+            return []  # a running store's missing frames are those not yet made
+        return [int(i) for i in np.flatnonzero(missing)]
+
+    def _check(self, name: str, values: np.ndarray, sample: int | None = None) -> None:
+        parts = self._damaged_parts(name, values, sample)
+        if not parts:
+            return
+        total = values.shape[0] if name in FRAMED else None
+        what = f"{name} frame(s) {_listing(parts)} of {total} are missing or changed" if name in FRAMED else f"its {name} array is missing values or changed"
+        raise STSTError(
+            f"{self.path} is damaged: {what} although the store is {self.status} (a deleted, broken or altered chunk file "
+            f"under {self.path / name}); repair it with the same synth command and --repair, or make it again with --overwrite"
+        )
+
+    def seal(self) -> None:
+        """Mark a finished run ``complete``, recording in the same write the checksums of everything it holds.
+
+        Refuses (and leaves the status alone) when a frame is missing: a run
+        that wrote fewer frames than it has is not complete.
+        """
+        manifest: dict[str, Any] = {}
+        for name in ("video", "target", *self._group.attrs.get("histories", []), *self._group.attrs.get("evaluations", [])):
+            values = self._read(name, ...)
+            if name in FRAMED:
+                missing = ~np.isfinite(values).all(axis=tuple(range(values.ndim - 3, values.ndim)))
+                if missing.any():
+                    raise STSTError(
+                        f"{self.path}: the run ended with {name} frame(s) {_listing(np.argwhere(missing).tolist())} not written; run the same command again"
+                    )
+                manifest[name] = _frame_digests(values)
+            else:
+                manifest[name] = _digest(values)
+        self._write_attrs({"status": "complete", "message": "", "updated": _now(), "manifest": manifest})
+
+    def rewrite(self, name: str, parts: Sequence, source: "StimulusStore") -> None:
+        """Copy the ``parts`` of array ``name`` (as :meth:`damage` lists them) from ``source``, a store of the same run."""
+        for part in parts:
+            region = part if name in FRAMED else ...
+            self._write_array(name, region, np.asarray(source._group[name][region]))
 
     def _read(self, name: str, selection) -> np.ndarray:
         """An array's values; a chunk file that cannot be decoded (truncated, overwritten) is a clear error, not a traceback."""
@@ -466,21 +598,26 @@ class StimulusStore:
         except (KeyError, IndexError, STSTError):
             raise
         except Exception as exc:  # noqa: BLE001 - zarr and its codecs raise many kinds for one cause: a damaged file
-            raise STSTError(f"{self.path} is damaged: its {name} cannot be read ({type(exc).__name__}: {exc}); make it again with --overwrite") from None
-
-    def _damaged(self, name: str, missing: np.ndarray, total: int) -> None:
-        listed = ", ".join(map(str, missing[:8])) + (", …" if len(missing) > 8 else "")
-        raise STSTError(
-            f"{self.path} is damaged: {name} frame(s) {listed} of {total} are missing although the store is "
-            f"{self.status} (a deleted or broken chunk file under {self.path / name}); make it again with --overwrite"
-        )
+            raise STSTError(
+                f"{self.path} is damaged: its {name} cannot be read ({type(exc).__name__}: {exc}); "
+                f"repair it with the same synth command and --repair, or make it again with --overwrite"
+            ) from None
 
     def array(self, name: str) -> xr.DataArray:
-        """One of the store's arrays (a history or evaluation), loaded, with its coordinates."""
+        """One of the store's arrays (a history or evaluation), loaded, with its coordinates (checked against the manifest)."""
         with xr.open_zarr(str(self.path)) as dataset:
             if name not in dataset:
                 raise STSTError(f"{self.path} has no array {name!r}; it has {', '.join(sorted(dataset.data_vars))}")
-            return dataset[name].load()
+            try:
+                array = dataset[name].load()
+            except Exception as exc:  # noqa: BLE001 - as in _read: a damaged chunk file
+                raise STSTError(
+                    f"{self.path} is damaged: its {name} cannot be read ({type(exc).__name__}: {exc}); "
+                    f"repair it with the same synth command and --repair, or make it again with --overwrite"
+                ) from None
+        if self.complete:
+            self._check(name, array.values)
+        return array
 
     def loss_history(self) -> xr.DataArray:
         """The ``loss`` history (every term at every step), in the method's own dims."""
@@ -533,7 +670,8 @@ class StimulusStore:
             self._write_array(name, region, values)
         folder = self.path / CHECKPOINT_FOLDER
         self._write("checkpoint", lambda: save_checkpoint(folder / _checkpoint_name(units_done), checkpoint))
-        self._write_attrs({"units_done": int(units_done), "updated": _now(), "elapsed_seconds": float(elapsed)})
+        digest = _file_digest(folder / _checkpoint_name(units_done))
+        self._write_attrs({"units_done": int(units_done), "checkpoint_sha256": digest, "updated": _now(), "elapsed_seconds": float(elapsed)})
         if previous != units_done:
             self._write("remove old checkpoint", lambda: (folder / _checkpoint_name(previous)).unlink(missing_ok=True))
 
@@ -578,6 +716,11 @@ class StimulusStore:
                 f"{self.path} was made by an incompatible run, so it cannot be resumed ({'; '.join(problems)}). "
                 "Pass --overwrite to start again, or choose another output path."
             )
+
+
+def _listing(parts: Sequence) -> str:
+    shown = [str(tuple(p)) if isinstance(p, (list, tuple)) else str(p) for p in parts[:8]]
+    return ", ".join(shown) + (", …" if len(parts) > 8 else "")
 
 
 def _checkpoint_name(units_done: int) -> str:

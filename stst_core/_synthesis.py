@@ -31,7 +31,11 @@ The written contract, with must / should / may, is the synthesizer section of
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
+import uuid
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, Sequence
 
@@ -46,7 +50,7 @@ from ._errors import ConfigError, STSTError
 from ._lock import writing
 from ._losses import compare_prepared, create_loss, prepare_target
 from ._optim import Stepper, make_stepper
-from ._store import Array, StimulusStore, StoreLayout, is_store
+from ._store import Array, StimulusStore, StoreLayout, _remove_abandoned_siblings, is_store
 from ._video import Video
 
 Row = tuple[str, Any, Any]  # (array name, region, values: array or tensor)
@@ -109,20 +113,27 @@ class Synthesizer:
 
     # -- running ---------------------------------------------------------------------
 
-    def synthesize(self, output: str | Path, *, overwrite: bool = False, progress: bool = True) -> StimulusStore:
-        """Generate into the store at ``output``, resuming it if it holds an unfinished run."""
+    def synthesize(self, output: str | Path, *, overwrite: bool = False, repair: bool = False, progress: bool = True) -> StimulusStore:
+        """Generate into the store at ``output``, resuming it if it holds an unfinished run.
+
+        ``repair=True`` mends a damaged complete store of this run (see :meth:`repair`).
+        """
         output = Path(output)
+        if overwrite and repair:
+            raise ConfigError("--overwrite starts the store anew and --repair mends it in place: choose one")
         self.prepare()  # fails on missing weights or bad layer names before anything is written
         with writing(output, "synthesize into"):  # one writer per store, from the first look at it to the last commit
-            return self._synthesize(output, overwrite=overwrite, progress=progress)
+            return self._synthesize(output, overwrite=overwrite, repair=repair, progress=progress)
 
-    def _synthesize(self, output: Path, *, overwrite: bool, progress: bool) -> StimulusStore:
+    def _synthesize(self, output: Path, *, overwrite: bool, repair: bool, progress: bool) -> StimulusStore:
         if output.exists() and not overwrite:
             if not is_store(output):
                 raise STSTError(f"{output} exists and is not a stimulus store; refusing to overwrite it. Choose another output path.")
             store = StimulusStore(output)
             store.check_compatible(method=self.name, config=self.config_dict(), seed=self.seed, targets=self.targets)
             if store.complete:
+                if repair:
+                    return self.repair(store, progress=progress)
                 store.verify()  # "already complete" only if it still holds every frame
                 return store
         else:
@@ -141,7 +152,45 @@ class Synthesizer:
             except OSError:  # the store cannot even take its status (a full or read-only disk): it stays at its last commit
                 pass
             raise
-        store.set_status("complete")
+        store.seal()
+        return store
+
+    def repair(self, store: StimulusStore, *, progress: bool = True) -> StimulusStore:
+        """Replace the damaged parts of a complete store of this run by the same values, re-made.
+
+        The run is made again, from its seed, in a hidden scratch store beside
+        it; only when that reproduces every checksum the store recorded when it
+        was completed (so the re-made frames are the lost ones, bit for bit)
+        are the damaged frames and arrays copied over. On another device or
+        version, where a run need not reproduce bit for bit, it refuses and
+        changes nothing. Called with the store's lock held (by :meth:`synthesize`).
+        """
+        damage = store.damage()
+        if not damage:
+            return store
+        recorded = store.manifest
+        if not recorded:
+            raise STSTError(
+                f"{store.path} is damaged and has no checksums (it was made by an earlier version), so a repair cannot be checked; make it again with --overwrite"
+            )
+        _remove_abandoned_siblings(store.path)
+        scratch_path = store.path.with_name(f".{store.path.name}.repairing-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        try:
+            scratch = self.create_store(scratch_path, overwrite=False)
+            self.run(scratch, started=time.perf_counter(), progress=progress)
+            scratch.seal()
+            differs = sorted(name for name, checksums in scratch.manifest.items() if checksums != recorded.get(name))
+            if differs:
+                raise STSTError(
+                    f"{store.path} cannot be repaired here: making the run again does not reproduce its recorded {', '.join(differs)} "
+                    f"(made on {store.attrs.get('device')!r} with {store.attrs.get('versions')}; now on {str(self.device)!r}), "
+                    "so re-made frames would not be the lost ones. Repair it where it was made, or make it again with --overwrite"
+                )
+            for name, parts in damage.items():
+                store.rewrite(name, parts, scratch)
+        finally:
+            shutil.rmtree(scratch_path, ignore_errors=True)
+        store.verify()
         return store
 
     def prepare(self) -> None:
@@ -268,10 +317,38 @@ class OptimizedSynthesizer(Synthesizer):
         """Where unit ``unit`` is, for people: the progress bar's description and error messages."""
         return f"{self.unit} {unit + 1}/{self.units_total}"
 
-    def nan_advice(self) -> str:
+    def term_weights(self) -> Sequence[float]:
+        """The weight the user gave each term, in :meth:`terms` order (default: 1 each).
+
+        The defaults of :meth:`objective_weights` (the noise comparison) and
+        :meth:`step_weights` (the NaN guard) are these.
+        """
+        return [1.0] * len(self.terms())
+
+    def objective_weights(self, noise: np.ndarray) -> np.ndarray:
+        """The weight of each term when the result is compared with its noise start (:meth:`check_result`).
+
+        ``noise`` is each term of the noise, averaged over frames. Default:
+        :meth:`term_weights`, the objective's own weighting; a method that
+        rescales its terms (STST's loss equalisation) rescales them here too.
+        """
+        return np.asarray(self.term_weights(), np.float64)
+
+    def step_weights(self, unit: int, rows: Sequence[Row]) -> np.ndarray:
+        """The weight of each term at each step of unit ``unit``, ``(steps, terms)`` or ``(terms,)``: how the objective weighed them.
+
+        The NaN guard multiplies the ``loss`` rows by these to find the term
+        whose weighted value overflowed first, even while every unweighted term
+        was finite. Default: :meth:`term_weights`; a method whose weights change
+        (STST's loss equalisation) gives them per step.
+        """
+        return np.asarray(self.term_weights(), np.float32)
+
+    def nan_advice(self, term: str | None = None) -> str:
+        """What to change when ``term`` (None: the result as a whole) went wrong: names the settings."""
         return "Lower the learning rate or the weight of that term"
 
-    # -- what the base does --------------------------------------------------------------
+        # -- what the base does --------------------------------------------------------------
 
     def descend(self, stepper: Stepper, objective, steps: int, *, cost: float = 1.0) -> torch.Tensor:
         """``steps`` steps of ``stepper`` on ``objective``; the terms at every step ``(steps, terms)``, on the device.
@@ -352,23 +429,78 @@ class OptimizedSynthesizer(Synthesizer):
         if "evaluation" in store.attrs.get("evaluations", []):
             # the same uniform noise a run would start from, from a generator of its own
             noise = torch.rand(video.shape, generator=torch.Generator().manual_seed(self.seed)).to(self.device)
-            store.write("evaluation", np.stack([self.evaluate(noise), self.evaluate(video)]))
+            evaluation = np.stack([self.evaluate(noise), self.evaluate(video)])
+            store.write("evaluation", evaluation)
+            self.check_result(evaluation)
 
     def check_finite(self, unit: int, rows: Sequence[Row]) -> None:
-        """A NaN or inf in a unit's history rows stops the run, naming the unit, the step within it and the term.
+        """A NaN or inf in a unit's rows stops the run, naming the unit, the step and the term that went non-finite first.
 
-        The base checks every row at each commit; a method whose unit goes on
-        after an optimisation (STST's colour transfer) may check earlier.
+        Steps are checked in order and, within a step, the terms in
+        :meth:`terms` order; a term counts as non-finite when its value or its
+        weighted value (:meth:`step_weights`) is, so an overflowing weight is
+        named even though the optimiser met it only as a NaN gradient. The base
+        checks at each commit; a method whose unit goes on after an
+        optimisation (STST's colour transfer) may check earlier.
         """
         terms = list(self.terms())
         for name, _, values in rows:
             values = _to_numpy(values)
-            if name == "video" or np.isfinite(values).all():
+            if name == "video":
                 continue
-            position = tuple(int(i) for i in np.argwhere(~np.isfinite(values))[0])
-            what = f"{terms[position[-1]]} {name}" if values.shape[-1:] == (len(terms),) else name
-            step = f", step {position[0]}" if len(position) > 1 else ""
-            raise STSTError(f"the {what} became {values[position]} at {self.unit_label(unit)}{step}; the last checkpoint is kept. {self.nan_advice()}")
+            if name == "loss" and values.shape[-1:] == (len(terms),):
+                weights = np.broadcast_to(self.step_weights(unit, rows), values.shape)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    weighted = values * weights
+                bad = ~np.isfinite(values) | ~np.isfinite(weighted)
+                if not bad.any():
+                    continue
+                position = tuple(int(i) for i in np.argwhere(bad)[0])
+                step = f", step {position[0]}" if len(position) > 1 else ""
+                term, value, weight = terms[position[-1]], values[position], weights[position]
+                cause = f"became {value}" if not np.isfinite(value) else f"({value:.4g}) times its weight {weight:.4g} became {weighted[position]}"
+                raise STSTError(f"the {term} term {cause} at {self.unit_label(unit)}{step}; the last checkpoint is kept. {self.nan_advice(term)}")
+            if not np.isfinite(values).all():
+                position = tuple(int(i) for i in np.argwhere(~np.isfinite(values))[0])
+                what = f"{terms[position[-1]]} {name}" if values.shape[-1:] == (len(terms),) else name
+                step = f", step {position[0]}" if len(position) > 1 else ""
+                raise STSTError(f"the {what} became {values[position]} at {self.unit_label(unit)}{step}; the last checkpoint is kept. {self.nan_advice()}")
+
+    def check_result(self, evaluation: np.ndarray) -> None:
+        """Refuse a result that is no better than the noise it started from on its own objective: the run is then ``failed``.
+
+        ``evaluation`` is ``(2, time, terms)``: noise, result. Each term is
+        averaged over frames and weighted by :meth:`objective_weights`; a
+        result whose weighted sum is not below the noise's (or is not finite)
+        failed. The message names the term whose weighted value rose most
+        (or, when none moved, the one that dominates the objective).
+        """
+        terms = list(self.terms())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a term without any frame (all NaN) is skipped
+            noise, result = np.nanmean(evaluation[0], axis=0), np.nanmean(evaluation[1], axis=0)
+        with np.errstate(all="ignore"):
+            weights = np.asarray(self.objective_weights(noise), np.float64)
+            usable = np.isfinite(noise) & np.isfinite(weights) & (weights > 0)
+            if not usable.any():
+                return
+            rise = np.where(usable, weights * (result - noise), -np.inf)
+            worst = int(np.nanargmax(np.where(np.isnan(rise), np.inf, rise)))
+            if not np.isfinite(result[usable]).all():
+                worst = int(np.flatnonzero(usable & ~np.isfinite(result))[0])
+                problem = f"its {terms[worst]} term is {result[worst]}"
+            else:
+                score = float((weights * result)[usable].sum() / (weights * noise)[usable].sum())
+                if score < 1:
+                    return
+                if rise[worst] > 0:
+                    problem = f"its weighted loss is {score:.3g}× the noise's ({terms[worst]}: {result[worst] / noise[worst]:.3g}× the noise's)"
+                else:  # nothing rose, nothing fell: the optimisation never moved; name the term that dominates the objective
+                    worst = int(np.argmax(np.where(usable, weights * noise, -np.inf)))
+                    problem = f"the optimisation did not move from it (the weighted {terms[worst]} term, {weights[worst] * noise[worst]:.3g}, dominates)"
+        raise STSTError(
+            f"the result is no better than the uniform noise it started from: {problem}, so the run is marked failed. {self.nan_advice(terms[worst])}"
+        )
 
 
 def _merge_rows(rows: Sequence[tuple[str, Any, np.ndarray]]) -> list[tuple[str, Any, np.ndarray]]:

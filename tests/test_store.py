@@ -247,3 +247,78 @@ def test_a_damaged_complete_store_is_refused_by_every_reader(damaged, tmp_path, 
         STPSSynthesizer({"content": clip}, seed=0).synthesize(store.path, progress=False)
     remade = STPSSynthesizer({"content": clip}, seed=0).synthesize(store.path, overwrite=True, progress=False)
     remade.verify()
+
+
+def test_a_complete_store_records_checksums_and_an_altered_frame_is_caught(damaged):
+    import zarr
+
+    clip, store, _ = damaged
+    manifest = store.manifest
+    assert set(manifest) == {"video", "target"} and len(manifest["video"]) == 4 and len(manifest["target"]) == 4
+    group = zarr.open_group(str(store.path), mode="r+")
+    group["video"][2] = np.asarray(group["video"][2]) * 0.5  # still finite, still decodes: only the checksum knows
+    assert StimulusStore(store.path).damage() == {"video": [2]}
+    with pytest.raises(STSTError, match=r"video frame\(s\) 2 of 4 are missing or changed.*--repair"):
+        StimulusStore(store.path).video()
+    with pytest.raises(STSTError, match="is damaged"):
+        StimulusStore(store.path).verify()
+
+
+def test_a_changed_checkpoint_is_refused_at_resume(tmp_path):
+    from safetensors.torch import save_file
+
+    store = create(tmp_path / "c.zarr")
+    store.commit(1, rows=[("loss", slice(0, 1), np.ones((1, 1)))], checkpoint={"x": torch.ones(2)}, elapsed=0.5)
+    path = store.path / "checkpoint" / "units-000000001.safetensors"
+    assert store.attrs["checkpoint_sha256"] and torch.equal(store.checkpoint()["x"], torch.ones(2))
+    save_file({"x": torch.zeros(2)}, str(path), metadata={"skeleton": json.dumps({"dict": [["x", {"tensor": "x"}]]})})  # whole, but not the one committed
+    with pytest.raises(STSTError, match=r"checkpoint units-000000001\.safetensors cannot be used \(its checksum differs.*--overwrite"):
+        StimulusStore(store.path).checkpoint()
+    path.write_bytes(path.read_bytes()[:20])
+    with pytest.raises(STSTError, match="cannot be used"):
+        StimulusStore(store.path).checkpoint()
+
+
+def test_repair_remakes_only_the_damaged_frames_and_arrays(tmp_path):
+    from stst_core import get_registry, write_video
+    from stst_core.testing import run_cli
+
+    video = write_video(clip(frames=4, size=16), tmp_path / "clip.npz")
+    cls = get_registry("synthesizers").get("stst").factory
+    command = ["synth", "stst", video, "-o", tmp_path / "s.zarr", "--preset", cls.quick_preset, *(f"--set={o}" for o in cls.quick_overrides), "--quiet"]
+    run_cli(*command)
+    store = StimulusStore(tmp_path / "s.zarr")
+    frames, loss = store.video().frames.clone(), store.loss_history().values.copy()
+    chunk = store.path / "video" / "c" / "1" / "0" / "0" / "0"
+    intact = store.path / "video" / "c" / "3" / "0" / "0" / "0"
+    untouched = intact.stat().st_mtime_ns
+    chunk.unlink()
+    loss_chunk = next(p for p in (store.path / "loss" / "c").rglob("*") if p.is_file())
+    loss_chunk.write_bytes(b"\x00broken")
+    assert set(StimulusStore(store.path).damage()) == {"video", "loss"}
+    result = run_cli(*command, "--repair")
+    assert result.output.startswith("repaired (video: 1 part(s); loss: 1 part(s))"), result.output
+    repaired = StimulusStore(store.path)
+    assert repaired.complete and repaired.damage() == {}
+    assert torch.equal(repaired.video().frames, frames)
+    np.testing.assert_array_equal(repaired.loss_history().values, loss)
+    assert intact.stat().st_mtime_ns == untouched  # the intact frames were left alone
+    assert not list(tmp_path.glob(".s.zarr.repairing-*"))  # the scratch run is gone
+    assert run_cli(*command, "--repair").output.startswith("already complete")  # nothing to repair
+
+
+def test_repair_refuses_when_the_run_does_not_reproduce_its_checksums(damaged):
+    import zarr
+
+    clip, store, damage = damaged
+    damage(1, "deleted")
+    group = zarr.open_group(str(store.path), mode="r+")
+    manifest = dict(group.attrs["manifest"])
+    manifest["video"] = ["0" * 32, *manifest["video"][1:]]  # as if frame 0 had come out differently where it was made
+    group.attrs["manifest"] = manifest
+    with pytest.raises(STSTError, match=r"cannot be repaired here: making the run again does not reproduce its recorded video"):
+        STPSSynthesizer({"content": clip}, seed=0).synthesize(store.path, repair=True, progress=False)
+    assert StimulusStore(store.path).damage() == {"video": [0, 1]}  # nothing was changed
+    assert not list(store.path.parent.glob(".s.zarr.repairing-*"))
+    with pytest.raises(ConfigError, match="choose one"):
+        STPSSynthesizer({"content": clip}, seed=0).synthesize(store.path, repair=True, overwrite=True, progress=False)

@@ -147,7 +147,7 @@ def test_nan_loss_stops_keeps_frames_and_names_the_term(tmp_path, monkeypatch):
         return terms
 
     monkeypatch.setattr(synth, "loss_terms", poisoned)
-    with pytest.raises(STSTError, match=r"the temporal_style loss became nan at (burn-in|frame) \d+/\d+, step \d+"):
+    with pytest.raises(STSTError, match=r"the temporal_style term became nan at (burn-in|frame) \d+/\d+, step \d+"):
         synth.synthesize(out, progress=False)
     store = StimulusStore(out)
     assert store.status == "failed" and "temporal_style" in store.attrs["message"]

@@ -245,8 +245,22 @@ class STSTSynthesizer(OptimizedSynthesizer):
             self._costs = self.calibrate(self.previous)
         return sum(o.steps * c for o, c in zip(self.config.octaves, self._costs))
 
-    def nan_advice(self) -> str:
-        return "Lower the learning rates (octaves.N.lr) or the weight of that term"
+    def term_weights(self) -> list[float]:
+        return [self.config.weights[t] for t in self.terms()]
+
+    def objective_weights(self, noise: np.ndarray) -> np.ndarray:
+        """With loss equalisation every term counts relative to its start: here, relative to the noise's."""
+        weights = np.asarray(self.term_weights(), np.float64)
+        return weights / noise if self.config.equalize > 0 else weights
+
+    def step_weights(self, unit: int, rows) -> np.ndarray:
+        """Each step's weights: its octave's row of ``loss_weight`` (after loss equalisation)."""
+        weights = next(np.asarray(values.cpu() if isinstance(values, torch.Tensor) else values) for name, _, values in rows if name == "loss_weight")
+        return weights[np.repeat(np.arange(len(self.config.octaves)), [o.steps for o in self.config.octaves])]
+
+    def nan_advice(self, term: str | None = None) -> str:
+        weight = f"weights.{term}" if term else "the weights"
+        return f"Lower the learning rates (octaves.N.lr) or {weight}" + (" or equalize" if self.config.equalize > 0 else "")
 
     def advance(self, unit: int) -> list:
         """One transition: every octave, colour transfer, and the next frame's start."""

@@ -163,5 +163,11 @@ class TwoStreamSynthesizer(OptimizedSynthesizer):
     def unit_label(self, unit: int) -> str:
         return f"{self.name}, {self.shape[0]} frames: step {unit + 1}/{self.units_total}"
 
-    def nan_advice(self) -> str:
-        return "Lower the weights or use optimizer='lbfgs'"
+    def term_weights(self) -> list[float]:
+        return [self.config.weights[t] for t in self.terms()]
+
+    def nan_advice(self, term: str | None = None) -> str:
+        weight = f"weights.{term}" if term else "the weights"
+        if self.config.optimizer == "lbfgs":  # L-BFGS has no learning rate
+            return f"Lower {weight}"
+        return f"Lower lr or {weight}, or use optimizer='lbfgs'"

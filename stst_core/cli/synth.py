@@ -75,6 +75,11 @@ def _synth_options(function):
             seed_option,
             device_option,
             click.option("--overwrite", is_flag=True, help="Start again even if OUTPUT holds a run (default: resume it)."),
+            click.option(
+                "--repair",
+                is_flag=True,
+                help="Mend a damaged complete OUTPUT: make the run again and replace only its damaged frames and arrays, if the re-made run reproduces the recorded checksums.",
+            ),
             quiet_option,
         ]
     ):
@@ -119,6 +124,7 @@ def _make_command(name: str, cls) -> click.Command:
         seed,
         device,
         overwrite,
+        repair,
         quiet,
         **roles_given,
     ):
@@ -142,12 +148,18 @@ def _make_command(name: str, cls) -> click.Command:
         synthesizer = cls(targets, config, seed=seed, device=device)
         resuming = output.exists() and not overwrite
         was_complete = resuming and is_store(output) and StimulusStore(output).complete
+        damage = StimulusStore(output).damage() if repair and was_complete else {}
         try:
-            store = synthesizer.synthesize(output, overwrite=overwrite, progress=not quiet)
+            store = synthesizer.synthesize(output, overwrite=overwrite, repair=repair, progress=not quiet)
         except WeightsError as exc:
             hint = " Or run with --preset offline, which needs no download." if "offline" in getattr(cls, "presets", {}) else ""
             raise WeightsError(f"{exc}{hint}") from None
-        verb = "already complete, left as it is:" if was_complete else "resumed and completed" if resuming else "wrote"
+        if damage:
+            verb = f"repaired ({'; '.join(f'{name}: {len(parts)} part(s)' for name, parts in damage.items())})"
+        elif was_complete:
+            verb = "already complete, left as it is:"
+        else:
+            verb = "resumed and completed" if resuming else "wrote"
         frames, _, height, width = store.shape[-4:]
         samples = f"{store.samples} samples of " if store.samples else ""
         click.echo(f"{verb} {store.path}: {samples}{frames} frames of {height}x{width}, status {store.status}")
