@@ -4,13 +4,22 @@
 on a machine without CUDA succeeds, only to fail at the first tensor moved
 there. Every command and public entry point that takes a device resolves it
 here first, so that both end in one clear :class:`~stst_core.STSTError`.
+
+The host's memory is checked the same way before the large allocations that
+users size themselves (a long video decoded, a clip scaled up): Linux hands out
+memory it does not have and then kills the process without a word, so a clear
+limit has to be drawn before the allocation, not after it.
 """
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from ._errors import STSTError
+
+GIB = 2**30
 
 
 def available_devices() -> list[str]:
@@ -58,4 +67,26 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     raise STSTError(f"device {device!r} is not available here; use one of: {', '.join(available_devices())}")
 
 
-__all__ = ["available_devices", "resolve_device"]
+def available_memory() -> int:
+    """Bytes of host memory available now (Linux: ``MemAvailable``; elsewhere free physical pages); 0 if unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def check_memory(nbytes: int, what: str, advice: str, error: type[STSTError] = STSTError) -> None:
+    """Raise a clear ``error`` if ``what`` (needing ``nbytes``) cannot fit in the host memory available now."""
+    available = available_memory()
+    if available and nbytes > available:
+        raise error(f"{what} needs {nbytes / GIB:.3g} GiB of memory, more than the {available / GIB:.3g} GiB available; {advice}")
+
+
+__all__ = ["available_devices", "available_memory", "check_memory", "resolve_device"]

@@ -3,11 +3,14 @@
 A full disk or a crash halfway through ``report.json`` would otherwise leave a
 truncated file under the name a script or a person trusts. Every file the
 toolkit writes (JSON, CSV, figures, model cards; videos have their own
-temporary sibling) goes through :func:`atomic_output`.
+temporary sibling) goes through :func:`atomic_output`. When the machine says no
+(a full disk, a read-only folder), :func:`describe_os_error` says so in one line
+with what to do.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,6 +54,24 @@ def write_text_atomically(path: str | Path, text: str) -> Path:
     with atomic_output(path) as tmp:
         tmp.write_text(text)
     return Path(path)
+
+
+# what to do about the errors the machine gives (not bugs): said after the cause
+OS_ERROR_ADVICE = {
+    errno.ENOSPC: "free some space, or write somewhere else",
+    errno.EDQUOT: "free some space, or write somewhere else",
+    errno.EROFS: "the file system is read-only: write somewhere else",
+    errno.EACCES: "check the permissions, or write somewhere else",
+    errno.EPERM: "check the permissions, or write somewhere else",
+}
+
+
+def describe_os_error(exc: OSError) -> str:
+    """``PATH: No space left on device (ENOSPC); free some space, or write somewhere else``."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    code = f" ({errno.errorcode.get(exc.errno, exc.errno)})" if exc.errno else ""
+    advice = OS_ERROR_ADVICE.get(exc.errno, "")
+    return f"{where}{exc.strerror or exc}{code}" + (f"; {advice}" if advice else "")
 
 
 __all__ = ["atomic_output", "write_text_atomically"]

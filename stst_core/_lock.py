@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ._errors import STSTError
+from ._files import describe_os_error
 
 if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
     import msvcrt
@@ -89,7 +90,7 @@ def writing(store: str | Path, what: str = "write") -> Iterator[None]:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
-        raise STSTError(f"cannot {what} {store}: its lock file {path} cannot be opened ({exc.strerror}); check the folder's permissions") from None
+        raise STSTError(f"cannot {what} {store}: its lock file cannot be opened: {describe_os_error(exc)}") from None
     try:
         if not _try_lock(fd):
             raise StoreLockedError(f"{store} is being written by another process ({_describe(lock_holder(store))}); wait for it to finish, or stop it first")

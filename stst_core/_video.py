@@ -41,6 +41,7 @@ most 50 (viewers slow shorter delays down to 10 fps).
 from __future__ import annotations
 
 import base64
+import errno
 import html
 import io
 import itertools
@@ -64,6 +65,7 @@ import torch.nn.functional as F
 from av.video.reformatter import ColorRange, Colorspace, Interpolation
 from PIL import Image
 
+from stst_core._device import check_memory
 from stst_core._errors import VideoError
 
 __all__ = ["Video", "read_video", "write_video", "video_format"]
@@ -510,6 +512,9 @@ def read_video(
     else:
         video = _read_video_file(path, start, num_frames, stride)
     if size is not None:
+        height, width = video.height, video.width
+        scale = size / max(height, width)
+        _check_fits(video.num_frames, (round(height * scale), round(width * scale)), f"{where} at --size {size}")
         video = video.resized(size)
     if crop is not None:
         video = video.center_cropped(crop)
@@ -627,6 +632,8 @@ def write_video(
                 else:
                     np.save(file, frames)
     except av.FFmpegError as exc:
+        if exc.errno in _MACHINE_ERRORS:  # the disk said no, not the encoder: an OSError about the path the user named
+            raise OSError(exc.errno, os.strerror(exc.errno), str(path)) from None
         raise VideoError(f"{path}: cannot encode the video ({exc})") from exc
     return path
 
@@ -742,10 +749,34 @@ def _read_video_file(path: Path, start: int, num_frames: int | None, stride: int
             for index, frame in enumerate(itertools.islice(container.decode(stream), stop)):
                 if index >= start and (index - start) % stride == 0:
                     frames.append(_frame_rgb(frame))
+                    if len(frames) == 1:  # now the size of a frame is known: can the selection fit?
+                        _check_fits(_expected_frames(stream, start, num_frames, stride), frames[0].shape[:2], str(path))
     except av.FFmpegError as exc:
         raise VideoError(f"{path}: cannot read this as a video ({exc}); is it a complete video file?") from exc
     _check_start(index + 1, start, str(path))
     return Video.from_array(np.stack(frames), float(rate) / stride, str(path))
+
+
+# what FFmpeg reports from the file system rather than from the encoder
+_MACHINE_ERRORS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.EIO)
+
+
+def _expected_frames(stream, start: int, num_frames: int | None, stride: int) -> int:
+    """How many frames a selection of a video file will keep, from what its container says (a lower bound if it says nothing)."""
+    total = stream.frames or (int(stream.duration * stream.time_base * (stream.average_rate or 0)) if stream.duration and stream.time_base else 0)
+    available = max(1, -(-(total - start) // stride)) if total else 1
+    return available if num_frames is None else min(num_frames, available)
+
+
+def _check_fits(frames: int, shape: tuple[int, int], where: str) -> None:
+    """The frames of a selection as float32 RGB, with room for one copy (conversion, scaling), must fit in memory."""
+    height, width = shape
+    check_memory(
+        2 * frames * 3 * height * width * 4,
+        f"{where}: {frames} frame(s) of {height}x{width}",
+        "read fewer frames (--frames, --stride) or smaller ones (--size)",
+        VideoError,
+    )
 
 
 def _frame_rgb(frame: av.VideoFrame) -> np.ndarray:
@@ -777,6 +808,8 @@ def _read_frame_folder(path: Path, start: int, num_frames: int | None, stride: i
                 images.append(np.asarray(image.convert("RGB")))
         except (OSError, ValueError, Image.DecompressionBombError) as exc:
             raise VideoError(f"{file}: cannot read this image ({exc})") from exc
+        if len(images) == 1:
+            _check_fits(len(chosen), images[0].shape[:2], str(path))
         if images[-1].shape != images[0].shape:
             (height, width, _), (height0, width0, _) = images[-1].shape, images[0].shape
             raise VideoError(
@@ -823,6 +856,8 @@ def _read_array_file(path: Path, fps: float | None) -> Video:
     if "frames" not in arrays and len(arrays) != 1:
         raise VideoError(f"{path}: cannot tell which array holds the frames (arrays: {', '.join(arrays) or 'none'}); save them under the name 'frames'")
     frames = arrays["frames"] if "frames" in arrays else next(iter(arrays.values()))
+    if frames.ndim >= 3:
+        _check_fits(frames.shape[0], frames.shape[1:3], str(path))
     if fps is None:
         fps = DEFAULT_FPS if stored_fps is None else stored_fps
     return Video.from_array(frames, fps, str(path))

@@ -81,3 +81,56 @@ def test_a_read_only_store_during_a_run_is_one_line(tmp_path, monkeypatch):
     assert StimulusStore(tmp_path / "s.zarr").status == "failed"  # it could still take its status here
     again = STPSSynthesizer({"content": clip}, seed=0).synthesize(tmp_path / "s.zarr", progress=False)
     assert again.complete
+
+
+# -- memory: a clear limit before the allocation, one line after one that failed ------------
+
+
+@pytest.fixture
+def little_memory(monkeypatch):
+    """A machine with 1 MiB available: enough for the small clips below, not for what they become."""
+    import stst_core._device
+
+    monkeypatch.setattr(stst_core._device, "available_memory", lambda: 2**20)
+
+
+@pytest.mark.parametrize("suffix", ["mp4", "npz", "png-dir"])
+def test_a_selection_too_big_for_memory_is_refused_before_decoding(tmp_path, little_memory, suffix):
+    from stst_core import VideoError, read_video, write_video
+
+    clip = Video(torch.rand(3, 8, 64, 64, generator=torch.Generator().manual_seed(0)), fps=10)
+    path = write_video(clip, tmp_path / (f"clip.{suffix}" if suffix != "png-dir" else "frames"), format=suffix)
+    # 8 frames of 64x64 as float32, with room for one copy: 2 · 8 · 3 · 64 · 64 · 4 bytes = 0.75 MiB: fits
+    assert read_video(path).shape == (3, 8, 64, 64)
+    with pytest.raises(VideoError, match=r"at --size 256: 8 frame\(s\) of 256x256 needs 0\.0117 GiB of memory, more than the 0\.000977 GiB available; read fewer frames"):
+        read_video(path, size=256)
+
+
+def test_a_long_video_is_refused_at_its_first_frame(tmp_path, little_memory):
+    from stst_core import VideoError, read_video, write_video
+
+    path = write_video(Video(torch.rand(3, 40, 64, 64, generator=torch.Generator().manual_seed(0)), fps=10), tmp_path / "long.mp4")
+    with pytest.raises(VideoError, match=r"long\.mp4: 40 frame\(s\) of 64x64 needs"):
+        read_video(path)
+    assert read_video(path, num_frames=8).num_frames == 8  # the advice works
+
+
+def test_running_out_of_memory_is_one_line_and_other_runtime_errors_stay_bugs(tmp_path, monkeypatch):
+    from stst_core import write_video
+
+    path = write_video(Video(torch.rand(3, 4, 16, 16, generator=torch.Generator().manual_seed(0)), fps=10), tmp_path / "clip.npz")
+
+    def exhausted(self, *args, **kwargs):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you tried to allocate 98765432100 bytes.")
+
+    monkeypatch.setattr(STPSSynthesizer, "run", exhausted)
+    message = assert_cli_error("synth", "stps", path, "-o", tmp_path / "s.zarr", "--quiet", says=["out of memory (", "can't allocate memory", "--frames"])
+    assert "\n" not in message
+    assert StimulusStore(tmp_path / "s.zarr").status == "failed"  # and the store says why
+
+    def bug(self, *args, **kwargs):
+        raise RuntimeError("a bug in the method")
+
+    monkeypatch.setattr(STPSSynthesizer, "run", bug)
+    result = run_cli("synth", "stps", path, "-o", tmp_path / "t.zarr", "--quiet")
+    assert isinstance(result.exception, RuntimeError)  # not dressed up as the machine's fault

@@ -10,12 +10,12 @@ traceback, with exit status 1.
 
 from __future__ import annotations
 
-import errno
 import sys
 
 import click
 
 from .._errors import STSTError
+from .._files import describe_os_error
 from .._plugins import plugin_host
 from . import backbones, compare, export, extract, losses, options, plugins, synth, weights
 from .options import *  # noqa: F403 - the shared options (options.__all__) are part of this package's API
@@ -31,6 +31,14 @@ class STSTGroup(click.Group):
             raise click.ClickException(str(exc)) from None
         except OSError as exc:  # the machine said no (a full disk, a read-only folder): not a bug, one line
             raise click.ClickException(describe_os_error(exc)) from None
+        except (MemoryError, RuntimeError) as exc:
+            # out of host memory (MemoryError, torch's "can't allocate memory") or of device memory
+            # (torch.OutOfMemoryError): the run was too big for the machine; any other RuntimeError is a bug
+            text = str(exc)
+            if not isinstance(exc, MemoryError) and "out of memory" not in text and "can't allocate memory" not in text:
+                raise
+            cause = text.splitlines()[0] if text else type(exc).__name__
+            raise click.ClickException(f"out of memory ({cause}); {MEMORY_ADVICE}") from None
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         """As click's, but every usage error too is one line with exit status 1 (click's own: several lines, status 2)."""
@@ -48,21 +56,7 @@ class STSTGroup(click.Group):
         sys.exit(status if isinstance(status, int) else 0)
 
 
-OS_ERROR_ADVICE = {
-    errno.ENOSPC: "free some space, or write somewhere else",
-    errno.EDQUOT: "free some space, or write somewhere else",
-    errno.EROFS: "the file system is read-only: write somewhere else",
-    errno.EACCES: "check the permissions, or write somewhere else",
-    errno.EPERM: "check the permissions, or write somewhere else",
-}
-
-
-def describe_os_error(exc: OSError) -> str:
-    """``PATH: No space left on device (ENOSPC); free some space, or write somewhere else``."""
-    where = f"{exc.filename}: " if exc.filename else ""
-    code = f" ({errno.errorcode.get(exc.errno, exc.errno)})" if exc.errno else ""
-    advice = OS_ERROR_ADVICE.get(exc.errno, "")
-    return f"{where}{exc.strerror or exc}{code}" + (f"; {advice}" if advice else "")
+MEMORY_ADVICE = "use fewer frames (--frames), smaller ones (--size), a smaller --batch (extract), or a device with more memory (--device)"
 
 
 def one_line(exc: click.ClickException) -> str:
