@@ -102,7 +102,9 @@ def test_a_selection_too_big_for_memory_is_refused_before_decoding(tmp_path, lit
     path = write_video(clip, tmp_path / (f"clip.{suffix}" if suffix != "png-dir" else "frames"), format=suffix)
     # 8 frames of 64x64 as float32, with room for one copy: 2 · 8 · 3 · 64 · 64 · 4 bytes = 0.75 MiB: fits
     assert read_video(path).shape == (3, 8, 64, 64)
-    with pytest.raises(VideoError, match=r"at --size 256: 8 frame\(s\) of 256x256 needs 0\.0117 GiB of memory, more than the 0\.000977 GiB available; read fewer frames"):
+    with pytest.raises(
+        VideoError, match=r"at --size 256: 8 frame\(s\) of 256x256 needs 0\.0117 GiB of memory, more than the 0\.000977 GiB available; read fewer frames"
+    ):
         read_video(path, size=256)
 
 
