@@ -200,7 +200,8 @@ class ActivationStore:
         if not create:
             raise STSTError(f"no activation store at {path}")
         group = zarr.open_group(str(path), mode="w", zarr_format=3)
-        group.attrs.update({"stst_store": STORE_KIND, "format_version": FORMAT_VERSION, "versions": json.dumps(toolkit_versions())})
+        # update_attributes: one write of zarr.json (attrs.update() writes it once per key)
+        group.update_attributes({"stst_store": STORE_KIND, "format_version": FORMAT_VERSION, "versions": json.dumps(toolkit_versions())})
         for name in ("stimulus", *COORDINATES, PREPROCESSING):
             group.create_array(name, shape=(0,), dtype=str, chunks=(4096,), dimension_names=("stimulus",))
         store = cls(path, group)
@@ -273,7 +274,7 @@ class ActivationStore:
             dimension_names=("stimulus", *dims),
         )
         # CF convention: xarray then shows the stimulus labels as coordinates of this variable
-        array.attrs.update({**attrs, "coordinates": " ".join((*COORDINATES, PREPROCESSING))})
+        array.update_attributes({**attrs, "coordinates": " ".join((*COORDINATES, PREPROCESSING))})
         return array
 
     def consolidate(self) -> None:

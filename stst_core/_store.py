@@ -643,8 +643,10 @@ class StimulusStore:
         self._write(f"{name}[{region}]", write)
 
     def _write_attrs(self, values: Mapping[str, Any]) -> None:
-        # zarr rewrites zarr.json through a temporary file and a rename: all of it or nothing
-        self._write("attrs", lambda: self._group.attrs.update(dict(values)))
+        # one rewrite of zarr.json (through a temporary file and a rename): all of it or nothing.
+        # Not attrs.update(), which zarr runs as one rewrite per key: a kill between two of them
+        # left units_done moved and checkpoint_sha256 not, and the store could not resume
+        self._write("attrs", lambda: self._group.update_attributes(dict(values)))
 
     def commit(
         self,
@@ -674,6 +676,22 @@ class StimulusStore:
         self._write_attrs({"units_done": int(units_done), "checkpoint_sha256": digest, "updated": _now(), "elapsed_seconds": float(elapsed)})
         if previous != units_done:
             self._write("remove old checkpoint", lambda: (folder / _checkpoint_name(previous)).unlink(missing_ok=True))
+
+    def tidy(self) -> None:
+        """Remove what killed writes left inside the store: temporary files and checkpoints the counter does not name.
+
+        Only for the store's one writer (the lock held): zarr's ``*.partial``
+        files, the hidden temporary files of a checkpoint being saved, and a
+        checkpoint written just before a kill that kept the counter from moving.
+        """
+        current = _checkpoint_name(self.units_done)
+        for leftover in self.path.rglob("*.partial"):
+            leftover.unlink(missing_ok=True)
+        folder = self.path / CHECKPOINT_FOLDER
+        if folder.is_dir() and self.format_version >= 2:
+            for entry in folder.iterdir():
+                if entry.name != current and entry.is_file():
+                    entry.unlink(missing_ok=True)
 
     def write(self, name: str, values: np.ndarray, region: Any = Ellipsis) -> None:
         """Write an array outside a commit (a finished run's evaluation or its frames), before the status says complete."""

@@ -136,6 +136,7 @@ class Synthesizer:
                     return self.repair(store, progress=progress)
                 store.verify()  # "already complete" only if it still holds every frame
                 return store
+            store.tidy()  # what a killed run left half-written
         else:
             store = self.create_store(output, overwrite=overwrite)
         started = time.perf_counter() - float(store.attrs.get("elapsed_seconds", 0.0))

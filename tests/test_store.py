@@ -322,3 +322,36 @@ def test_repair_refuses_when_the_run_does_not_reproduce_its_checksums(damaged):
     assert not list(store.path.parent.glob(".s.zarr.repairing-*"))
     with pytest.raises(ConfigError, match="choose one"):
         STPSSynthesizer({"content": clip}, seed=0).synthesize(store.path, repair=True, overwrite=True, progress=False)
+
+
+def test_an_attribute_update_is_one_write_of_zarr_json(tmp_path, monkeypatch):
+    """zarr's attrs.update() rewrites zarr.json once per key: a kill between two left a counter without its checksum."""
+    from zarr.storage import LocalStore
+
+    store = create(tmp_path / "c.zarr")
+    writes = []
+    original = LocalStore.set
+
+    async def counting(self, key, value):
+        writes.append(key)
+        return await original(self, key, value)
+
+    monkeypatch.setattr(LocalStore, "set", counting)
+    store.commit(1, rows=[], checkpoint={"x": torch.ones(2)}, elapsed=0.5)
+    assert writes.count("zarr.json") == 1
+    again = StimulusStore(store.path)
+    assert again.units_done == 1 and torch.equal(again.checkpoint()["x"], torch.ones(2))
+
+
+def test_resuming_removes_what_killed_writes_left(tmp_path):
+    store = create(tmp_path / "c.zarr")
+    store.commit(1, rows=[], checkpoint={"x": torch.ones(2)}, elapsed=0.5)
+    folder = store.path / "checkpoint"
+    (folder / ".tmpab12").write_bytes(b"half a checkpoint")
+    (folder / "units-000000002.safetensors").write_bytes(b"written before the counter moved")
+    (store.path / "loss" / "c" / "0.abc.partial").parent.mkdir(parents=True, exist_ok=True)
+    (store.path / "loss" / "c" / "0.abc.partial").write_bytes(b"half a chunk")
+    store.tidy()
+    assert sorted(p.name for p in folder.iterdir()) == ["units-000000001.safetensors"]
+    assert not list(store.path.rglob("*.partial"))
+    assert torch.equal(StimulusStore(store.path).checkpoint()["x"], torch.ones(2))
