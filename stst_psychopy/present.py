@@ -76,12 +76,14 @@ def present(
         The presentation's flips (one log: pausing, reversing and looping
         continue the same presentation).
     """
+    from .sources import load_frames
+
+    frames = load_frames(stimulus, fps)  # a bad stimulus fails before a window opens, and before PsychoPy needs a display
+
     from psychopy import core, event, logging, visual
 
-    from .sources import load_frames
     from .stim import DynamicStim
 
-    frames = load_frames(stimulus, fps)  # a bad stimulus fails before a window opens
     width, height = frames.size
     logging.console.setLevel(logging.ERROR)  # not PsychoPy's note about a missing monitor profile
     window = None

@@ -243,6 +243,7 @@ def test_a_damaged_complete_store_is_refused_by_every_reader(damaged, tmp_path, 
     assert not (tmp_path / "out.mp4").exists()
     assert_cli_error("metrics", store.path, "--metric", "pixels", "--quiet", says=["is damaged"])
     assert_cli_error("extract", store.path, "-o", tmp_path / "a.zarr", "--backbone", "random-multiscale", "--quiet", says=["is damaged"])
+    assert_cli_error("present", store.path, says=["is damaged"])  # refused before any window opens
     with pytest.raises(STSTError, match="is damaged"):  # not "already complete"
         STPSSynthesizer({"content": clip}, seed=0).synthesize(store.path, progress=False)
     remade = STPSSynthesizer({"content": clip}, seed=0).synthesize(store.path, overwrite=True, progress=False)
