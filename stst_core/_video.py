@@ -51,6 +51,7 @@ import numbers
 import os
 import re
 import secrets
+import sys
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -686,9 +687,15 @@ def _check_encoding(path: Path, fmt: str, lossless: bool, crf, pixel_format) -> 
         raise VideoError(f"{path}: pixel_format must be one of {', '.join(PIXEL_FORMATS)}, got {pixel_format!r}")
 
 
+# the most a frame index, count or stride may be: what Python's slicing of a decoded stream takes
+MAX_INDEX = sys.maxsize // 2
+
+
 def _check_int(name: str, value, minimum: int, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise VideoError(f"{where}: {name} must be an integer >= {minimum}, got {value!r}")
+    if value > MAX_INDEX:
+        raise VideoError(f"{where}: {name} must be at most {MAX_INDEX}, got {value!r}")
     return int(value)
 
 

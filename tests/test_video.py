@@ -636,6 +636,7 @@ def test_npz_with_several_unnamed_arrays(tmp_path):
         ({"stride": 0}, "stride must be an integer >= 1, got 0"),
         ({"num_frames": 0}, "num_frames must be an integer >= 1, got 0"),
         ({"start": -1}, "start must be an integer >= 0, got -1"),
+        ({"num_frames": 10**23}, "num_frames must be at most"),  # not a traceback from islice
         ({"size": 0}, "size must be an integer >= 1, got 0"),
         ({"crop": (0, 4)}, "crop height must be an integer >= 1"),
         ({"crop": "big"}, "crop must be an integer or \\(height, width\\)"),
