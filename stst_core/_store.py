@@ -479,6 +479,9 @@ class StimulusStore:
         finite = np.isfinite(frames).all(axis=(1, 2, 3))
         if self.complete:
             self._check("video", frames, sample)
+            # a video is used with what the store says of it: a damaged target or history refuses it too
+            for name in ("target", *self._group.attrs.get("histories", []), *self._group.attrs.get("evaluations", [])):
+                self._check(name, self._read(name, ...))
         done = len(finite) if finite.all() else int(np.argmin(finite))  # the frames made so far come first
         if done == 0:
             raise STSTError(f"{self.path} holds no generated frame yet")

@@ -356,3 +356,13 @@ def test_resuming_removes_what_killed_writes_left(tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == ["units-000000001.safetensors"]
     assert not list(store.path.rglob("*.partial"))
     assert torch.equal(StimulusStore(store.path).checkpoint()["x"], torch.ones(2))
+
+
+def test_the_video_of_a_store_with_a_damaged_target_is_refused_too(damaged, tmp_path):
+    from stst_core.testing import assert_cli_error
+
+    _, store, _ = damaged
+    (store.path / "target" / "c" / "0" / "0" / "0" / "0").unlink()
+    assert_cli_error("export", store.path, tmp_path / "out.mp4", says=["is damaged", "target frame(s) 0 of 4"])
+    assert_cli_error("extract", store.path, "-o", tmp_path / "a.zarr", "--backbone", "random-multiscale", "--quiet", says=["is damaged"])
+    assert not (tmp_path / "out.mp4").exists()
