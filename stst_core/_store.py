@@ -480,7 +480,7 @@ class StimulusStore:
         if self.complete:
             self._check("video", frames, sample)
             # a video is used with what the store says of it: a damaged target or history refuses it too
-            for name in ("target", *self._group.attrs.get("histories", []), *self._group.attrs.get("evaluations", [])):
+            for name in self.array_names[1:]:
                 self._check(name, self._read(name, ...))
         done = len(finite) if finite.all() else int(np.argmin(finite))  # the frames made so far come first
         if done == 0:
@@ -495,6 +495,12 @@ class StimulusStore:
         return Video(torch.from_numpy(np.ascontiguousarray(frames.transpose(1, 0, 2, 3))), float(self._group.attrs["fps"]), f"{self.path}:target")
 
     @property
+    def array_names(self) -> tuple[str, ...]:
+        """``video``, ``target``, then the method's histories and evaluations."""
+        attrs = self._group.attrs
+        return ("video", "target", *attrs.get("histories", []), *attrs.get("evaluations", []))
+
+    @property
     def manifest(self) -> dict[str, Any]:
         """The checksums a complete store recorded of what it holds (empty: not complete, or made before there were any)."""
         return dict(self._group.attrs.get("manifest", {}))
@@ -507,7 +513,7 @@ class StimulusStore:
         An empty result means the store is whole.
         """
         damaged: dict[str, list] = {}
-        for name in ("video", "target", *self._group.attrs.get("histories", []), *self._group.attrs.get("evaluations", [])):
+        for name in self.array_names:
             if name in FRAMED:
                 values = self._read_frames(name)
             else:
@@ -535,11 +541,8 @@ class StimulusStore:
     def verify(self) -> None:
         """Raise a clear :class:`STSTError` if any part of the store is missing, unreadable or changed since it was completed."""
         for sample in range(self.samples) if self.samples else [None]:
-            self.video(sample)
+            self.video(sample)  # of a complete store, checks the target, histories and evaluations too
         self.target()
-        if self.complete:
-            for name in [*self._group.attrs.get("histories", []), *self._group.attrs.get("evaluations", [])]:
-                self.array(name)
 
     def _damaged_parts(self, name: str, values: np.ndarray, sample: int | None = None) -> list:
         """The damaged frames (video, target) or ``[name]`` (other arrays) of ``values`` against the manifest."""
@@ -575,7 +578,7 @@ class StimulusStore:
         that wrote fewer frames than it has is not complete.
         """
         manifest: dict[str, Any] = {}
-        for name in ("video", "target", *self._group.attrs.get("histories", []), *self._group.attrs.get("evaluations", [])):
+        for name in self.array_names:
             values = self._read(name, ...)
             if name in FRAMED:
                 missing = ~np.isfinite(values).all(axis=tuple(range(values.ndim - 3, values.ndim)))

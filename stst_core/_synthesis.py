@@ -349,7 +349,7 @@ class OptimizedSynthesizer(Synthesizer):
         """What to change when ``term`` (None: the result as a whole) went wrong: names the settings."""
         return "Lower the learning rate or the weight of that term"
 
-        # -- what the base does --------------------------------------------------------------
+    # -- what the base does --------------------------------------------------------------
 
     def descend(self, stepper: Stepper, objective, steps: int, *, cost: float = 1.0) -> torch.Tensor:
         """``steps`` steps of ``stepper`` on ``objective``; the terms at every step ``(steps, terms)``, on the device.
