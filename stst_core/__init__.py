@@ -18,23 +18,10 @@ and :mod:`stst_core.similarity` (the similarity measures).
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
-from ._backbone import (
-    Backbone,
-    BackboneCard,
-    LayerSpec,
-    Normalization,
-    backbone_class,
-    create_backbone,
-    fold_time,
-    list_backbones,
-    unfold_time,
-)
 from ._config import Range, StreamConfig, apply_overrides, complete_weights, resolve_config
-from ._device import available_devices, resolve_device
 from ._errors import BackboneError, ConfigError, RegistryError, STSTError, VideoError, WeightsError
 from ._files import atomic_output, write_text_atomically
 from ._lock import StoreLockedError
-from ._losses import compare_prepared, create_loss, list_losses, prepare_target
 from ._plugins import (
     PluginLoadWarning,
     get_registry,
@@ -44,13 +31,17 @@ from ._plugins import (
     unregister_plugin,
 )
 from ._table import format_table
-from ._video import Video, read_video, write_video
-from ._weights import ResolvedWeights, WeightsChoice, WeightsFile, cache_dir, fetch, is_weights_path, load_state_dict
 from .hookspecs import hookimpl
 
-# names whose modules bring in xarray, zarr, pandas or matplotlib: imported when first
-# used, so that `import stst_core` (and every plugin's announcement) stays quick
+# names whose modules bring in torch, xarray, zarr, pandas or matplotlib: imported when first
+# used, so that `import stst_core` (and every plugin's announcement) stays quick, and the
+# `stst` command can handle a Ctrl-C while torch is still loading (stst_core._entry)
 _LAZY = {
+    "._backbone": ("Backbone", "BackboneCard", "LayerSpec", "Normalization", "backbone_class", "create_backbone", "fold_time", "list_backbones", "unfold_time"),
+    "._device": ("available_devices", "resolve_device"),
+    "._losses": ("compare_prepared", "create_loss", "list_losses", "prepare_target"),
+    "._video": ("Video", "read_video", "write_video"),
+    "._weights": ("ResolvedWeights", "WeightsChoice", "WeightsFile", "cache_dir", "fetch", "is_weights_path", "load_state_dict"),
     "._activations": ("ActivationStore", "activation_layer", "extract", "is_activation_store", "load_inputs"),
     "._comparison": ("Selection", "compare", "plot_comparison", "to_rsatoolbox"),
     "._learned": ("card_path", "data_fingerprints", "fit", "load_model", "save_model"),

@@ -60,6 +60,7 @@ from tqdm.auto import tqdm
 from ._backbone import Backbone, backbone_class, create_backbone
 from ._device import resolve_device
 from ._errors import STSTError
+from ._files import zarr_writes
 from ._lock import writing
 from ._plugins import plugin_infos
 from ._store import StimulusStore, is_store, store_kind, toolkit_versions, video_fingerprint
@@ -553,35 +554,36 @@ def extract(
         if store is not None:
             _check_compatible(store, stimuli, plans, dtype, label)
         # -- from here on the store is written -------------------------------------------
-        store = store or ActivationStore.open(output, create=True)
-        store.upgrade()
-        known = set(store.stimulus_ids)
-        store.append_stimuli([s for s in stimuli if s.id not in known])
-        index = {sid: i for i, sid in enumerate(store.stimulus_ids)}
-        arrays = {}
-        for variable, (name, kept, sizes, order, attrs) in plans.items():
-            if variable in store.variables:
-                arrays[variable] = store.variable(variable)
-            else:
-                dims = [f"{variable}.{AXIS_NAMES[a]}" for a in kept]
-                arrays[variable] = store.create_variable(variable, dims, sizes, dtype, attrs)
-        store.consolidate()
-        with torch.no_grad(), tqdm(total=len(stimuli), unit="stimulus", disable=not progress, desc=f"extract {label}") as bar:
-            for first in range(0, len(stimuli), batch):
-                group = stimuli[first : first + batch]
-                clip = torch.stack([s.load().frames for s in group]).to(device)
-                outputs = net(clip, names)
-                for variable, (name, kept, sizes, order, attrs) in plans.items():
-                    values = outputs[name]
-                    pooled_axes = [i + 1 for i, a in enumerate(net.layers[name].axes) if a in POOLS[pool]]
-                    if pooled_axes:
-                        values = values.mean(dim=pooled_axes, keepdim=True)
-                    values = values.permute(0, *order, *[i for i in range(1, values.dim()) if i not in order])
-                    values = values.reshape(len(group), *sizes).to(torch.float32).cpu().numpy().astype(dtype)
-                    for row, stimulus in zip(values, group):
-                        arrays[variable][index[stimulus.id]] = row
-                bar.update(len(group))
-        store.consolidate()
+        with zarr_writes(output):  # a full disk is one line naming the store, with no write left running
+            store = store or ActivationStore.open(output, create=True)
+            store.upgrade()
+            known = set(store.stimulus_ids)
+            store.append_stimuli([s for s in stimuli if s.id not in known])
+            index = {sid: i for i, sid in enumerate(store.stimulus_ids)}
+            arrays = {}
+            for variable, (name, kept, sizes, order, attrs) in plans.items():
+                if variable in store.variables:
+                    arrays[variable] = store.variable(variable)
+                else:
+                    dims = [f"{variable}.{AXIS_NAMES[a]}" for a in kept]
+                    arrays[variable] = store.create_variable(variable, dims, sizes, dtype, attrs)
+            store.consolidate()
+            with torch.no_grad(), tqdm(total=len(stimuli), unit="stimulus", disable=not progress, desc=f"extract {label}") as bar:
+                for first in range(0, len(stimuli), batch):
+                    group = stimuli[first : first + batch]
+                    clip = torch.stack([s.load().frames for s in group]).to(device)
+                    outputs = net(clip, names)
+                    for variable, (name, kept, sizes, order, attrs) in plans.items():
+                        values = outputs[name]
+                        pooled_axes = [i + 1 for i, a in enumerate(net.layers[name].axes) if a in POOLS[pool]]
+                        if pooled_axes:
+                            values = values.mean(dim=pooled_axes, keepdim=True)
+                        values = values.permute(0, *order, *[i for i in range(1, values.dim()) if i not in order])
+                        values = values.reshape(len(group), *sizes).to(torch.float32).cpu().numpy().astype(dtype)
+                        for row, stimulus in zip(values, group):
+                            arrays[variable][index[stimulus.id]] = row
+                    bar.update(len(group))
+            store.consolidate()
         return store
 
 

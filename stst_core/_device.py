@@ -82,11 +82,19 @@ def available_memory() -> int:
         return 0
 
 
-def check_memory(nbytes: int, what: str, advice: str, error: type[STSTError] = STSTError) -> None:
-    """Raise a clear ``error`` if ``what`` (needing ``nbytes``) cannot fit in the host memory available now."""
-    available = available_memory()
+def check_memory(nbytes: int, what: str, advice: str, error: type[STSTError] = STSTError, *, device: torch.device | str | None = None) -> None:
+    """Raise a clear ``error`` if ``what`` (needing ``nbytes``) cannot fit in the memory available now: the host's, or a GPU ``device``'s."""
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if device.type == "cuda":
+        available, where = torch.cuda.mem_get_info(device)[0], f" on {device}"
+    else:
+        available, where = available_memory(), ""
     if available and nbytes > available:
-        raise error(f"{what} needs {nbytes / GIB:.3g} GiB of memory, more than the {available / GIB:.3g} GiB available; {advice}")
+        raise error(f"{what} needs {nbytes / GIB:.3g} GiB of memory, more than the {available / GIB:.3g} GiB available{where}; {advice}")
 
 
-__all__ = ["available_devices", "available_memory", "check_memory", "resolve_device"]
+# what to do when a run does not fit: the one advice of the memory check and of an out-of-memory error
+MEMORY_ADVICE = "use fewer frames (--frames), smaller ones (--size), a smaller --batch (extract), or a device with more memory (--device)"
+
+
+__all__ = ["MEMORY_ADVICE", "available_devices", "available_memory", "check_memory", "resolve_device"]

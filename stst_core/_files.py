@@ -18,12 +18,14 @@ from typing import Iterator
 
 
 @contextmanager
-def atomic_output(path: str | Path) -> Iterator[Path]:
+def atomic_output(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     """A temporary sibling of ``path`` to write; renamed to ``path`` when the block ends without an error.
 
-    The temporary name keeps the suffix (``.NAME.partial-PID.png``), so that
-    writers that choose a format from it (matplotlib) choose the right one.
-    On an error the temporary file is removed and ``path`` is left as it was.
+    The temporary name is hidden and keeps the suffix (``.NAME.partial-PID.png``),
+    so that writers that choose a format from it (matplotlib) choose the right
+    one; ``suffix`` replaces it (a frame folder's ``.part``, so that a reader
+    never takes a frame being written for one). On an error the temporary file
+    is removed, ``path`` is left as it was, and an ``OSError`` names ``path``.
 
     Examples
     --------
@@ -35,7 +37,7 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     ['report.json']
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}{path.suffix}")
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}{path.suffix if suffix is None else suffix}")
     try:
         yield tmp
         os.replace(tmp, path)
@@ -64,6 +66,40 @@ OS_ERROR_ADVICE = {
     errno.EACCES: "check the permissions, or write somewhere else",
     errno.EPERM: "check the permissions, or write somewhere else",
 }
+
+
+@contextmanager
+def zarr_writes(path: str | Path) -> Iterator[None]:
+    """Writes to the Zarr store at ``path``: on a failure, the writes still in flight end first, and an ``OSError`` names ``path``.
+
+    zarr writes chunks concurrently on an event loop of its own, and a failed
+    call returns at the first error while the others still run: a clean-up
+    would race them (a removed folder made again), and the interpreter would
+    print their errors at exit. zarr's own errors name no file.
+    """
+    try:
+        yield
+    except BaseException as exc:
+        _settle_zarr()
+        if isinstance(exc, OSError) and exc.filename is None:
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+        raise
+
+
+def _settle_zarr(timeout: float = 60.0) -> None:
+    """Wait for every task on zarr's event loop to end, collecting their errors (they are the one already raised)."""
+    import asyncio
+
+    from zarr.core.sync import sync
+
+    async def others_done():
+        tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    try:
+        sync(others_done(), timeout=timeout)
+    except Exception:  # noqa: BLE001 - only tidiness is at stake; the error being raised is what matters
+        pass
 
 
 def describe_os_error(exc: OSError) -> str:

@@ -95,9 +95,12 @@ def writing(store: str | Path, what: str = "write") -> Iterator[None]:
         if not _try_lock(fd):
             raise StoreLockedError(f"{store} is being written by another process ({_describe(lock_holder(store))}); wait for it to finish, or stop it first")
         record = {"pid": os.getpid(), "host": socket.gethostname(), "command": " ".join(sys.argv[:3]), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
-        os.ftruncate(fd, 0)
-        os.lseek(fd, 0, os.SEEK_SET)
-        os.write(fd, json.dumps(record).encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, json.dumps(record).encode())
+        except OSError as exc:  # a full disk: the store could take no write either; say so of the store
+            raise OSError(exc.errno, exc.strerror, str(store)) from None
         yield
     finally:
         os.close(fd)  # closing releases the lock

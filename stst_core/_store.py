@@ -36,17 +36,18 @@ unit of progress is: ``transition``, ``step``, …), ``units_done``,
 ``units_total``, ``histories`` and ``evaluations`` (the names of the method's
 arrays), ``created``, ``updated``, ``elapsed_seconds``, ``checkpoint_sha256``
 (of the checkpoint file that ``units_done`` names) and, once complete,
-``manifest`` (what the store holds: a checksum of every frame of ``video`` and
-``target`` and of every other array, recorded in the same write that says
-``complete``; every reader checks the parts it reads against it).
+``manifest`` (checksums of what the store holds, recorded as it is written:
+one per frame of ``video`` and ``target``, one per written region of every
+other array; every reader, resume included, checks the parts it reads against
+it, so a deleted, broken or altered chunk is found in a running store too).
 
 Crash safety. :meth:`StimulusStore.create` writes into a hidden sibling folder
 and renames it into place, so a store either exists whole or not at all. A
 commit (:meth:`StimulusStore.commit`) writes, in this order: the method's rows
 (each indexed by the units it covers, so writing one again gives the same
 bytes), the checkpoint of the new ``units_done`` as a new file (renamed into
-place), the ``units_done`` counter (one atomic rewrite of ``zarr.json``), and
-only then removes the previous checkpoint. A kill between any two of these
+place), the ``units_done`` counter with the checksums of the rows (one atomic rewrite
+of ``zarr.json``), and only then removes the previous checkpoint. A kill between any two of these
 writes leaves the counter pointing at a checkpoint that is whole, so the next
 run resumes to the result an uninterrupted run would have had. Every write
 goes through :meth:`StimulusStore._write`, the one place where the tests inject
@@ -78,6 +79,7 @@ import xarray as xr
 import zarr
 
 from ._errors import ConfigError, STSTError
+from ._files import zarr_writes
 from ._video import Video
 
 STORE_KIND = "stimulus"
@@ -300,14 +302,54 @@ def _file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _frame_digests(values: np.ndarray) -> list:
-    """Checksums of each frame: a list for (time, …), a list of lists for (sample, time, …)."""
-    if values.ndim == 5:
-        return [_frame_digests(sample) for sample in values]
-    return [_digest(frame) for frame in values]
+FRAMED = ("video", "target")  # arrays whose manifest holds one checksum per frame (the unit a repair re-makes)
 
 
-FRAMED = ("video", "target")  # arrays whose manifest holds one checksum per frame
+def region_key(region: Any) -> str | None:
+    """A region (an int, slice or Ellipsis, or a tuple of them) as the text the manifest keys it by; None for any other index."""
+    parts = region if isinstance(region, tuple) else (region,)
+    keys = []
+    for part in parts:
+        if part is Ellipsis:
+            keys.append("...")
+        elif isinstance(part, (int, np.integer)) and not isinstance(part, bool):
+            keys.append(str(int(part)))
+        elif isinstance(part, slice) and all(v is None or isinstance(v, (int, np.integer)) for v in (part.start, part.stop, part.step)):
+            keys.append(":".join("" if v is None else str(int(v)) for v in (part.start, part.stop, part.step)))
+        else:
+            return None
+    return ",".join(keys)
+
+
+def parse_region(key: str) -> Any:
+    """The region that :func:`region_key` wrote as ``key``."""
+
+    def part(text: str):
+        if text == "...":
+            return Ellipsis
+        if ":" in text:
+            return slice(*(int(v) if v else None for v in text.split(":")))
+        return int(text)
+
+    parts = tuple(part(text) for text in key.split(","))
+    return parts[0] if len(parts) == 1 else parts
+
+
+def _frames_of(shape: Sequence[int], region: Any) -> tuple[list[tuple[int, ...]], bool]:
+    """The frames (leading indices, in selection order) that ``region`` touches in an array ``(…, C, H, W)``, and whether it takes them whole."""
+    lead = len(shape) - 3
+    parts = region if isinstance(region, tuple) else (region,)
+    if any(part is Ellipsis for part in parts):  # it stands for the dimensions not named
+        at = next(i for i, part in enumerate(parts) if part is Ellipsis)
+        parts = parts[:at] + (slice(None),) * (len(shape) - len(parts) + 1) + parts[at + 1 :]
+    indices = np.arange(int(np.prod(shape[:lead]))).reshape(shape[:lead])[parts[:lead]]
+    frames = [tuple(int(i) for i in np.unravel_index(flat, shape[:lead])) for flat in np.ravel(indices)]
+    whole = all(isinstance(part, slice) and part == slice(None) for part in parts[lead:])
+    return frames, whole
+
+
+def _frame_key(frame: tuple[int, ...]) -> str:
+    return ",".join(map(str, frame))
 
 
 def _pid_alive(pid: int) -> bool:
@@ -328,6 +370,7 @@ class StimulusStore:
         if not is_store(self.path):
             raise STSTError(f"{self.path} is not a stimulus store (no Zarr group with stst_store='stimulus')")
         self._group = zarr.open_group(str(self.path), mode="r+")
+        self._replay_until: int | None = None  # a repair's scratch run stops after the commit of this unit
 
     # -- creation --------------------------------------------------------------------
 
@@ -362,18 +405,19 @@ class StimulusStore:
         _remove_abandoned_siblings(path)
         building = path.with_name(f".{path.name}.creating-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         try:
-            _write_new_store(building, method=method, target=target, config=config, seed=seed, device=device, targets=targets, layout=layout)
-            (building / CHECKPOINT_FOLDER).mkdir()
-            first = building / CHECKPOINT_FOLDER / _checkpoint_name(0)
-            save_checkpoint(first, checkpoint)
-            zarr.open_group(str(building), mode="r+").attrs["checkpoint_sha256"] = _file_digest(first)
-            if path.exists():  # overwrite: move the old store aside first, so a crash loses neither
-                retired = path.with_name(f".{path.name}.replaced-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-                os.replace(path, retired)
-                os.replace(building, path)
-                shutil.rmtree(retired, ignore_errors=True)
-            else:
-                os.replace(building, path)
+            with zarr_writes(path):  # a failed write ends whole before the folder is removed
+                _write_new_store(building, method=method, target=target, config=config, seed=seed, device=device, targets=targets, layout=layout)
+                (building / CHECKPOINT_FOLDER).mkdir()
+                first = building / CHECKPOINT_FOLDER / _checkpoint_name(0)
+                save_checkpoint(first, checkpoint)
+                zarr.open_group(str(building), mode="r+").attrs["checkpoint_sha256"] = _file_digest(first)
+                if path.exists():  # overwrite: move the old store aside first, so a crash loses neither
+                    retired = path.with_name(f".{path.name}.replaced-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+                    os.replace(path, retired)
+                    os.replace(building, path)
+                    shutil.rmtree(retired, ignore_errors=True)
+                else:
+                    os.replace(building, path)
         finally:
             shutil.rmtree(building, ignore_errors=True)
         return cls(path)
@@ -441,21 +485,30 @@ class StimulusStore:
         """The state committed with the current ``units_done`` (empty for a store of format 1)."""
         if self.format_version < 2:
             return {}
-        path = self.path / CHECKPOINT_FOLDER / _checkpoint_name(self.units_done)
+        path = self._checkpoint_path()
+        problem = self._checkpoint_problem()
+        if problem is None:
+            try:
+                return load_checkpoint(path)
+            except Exception as exc:  # noqa: BLE001 - a file without a recorded checksum fails in safetensors in many ways
+                problem = str(exc)
+        raise STSTError(
+            f"{self.path} is damaged: the checkpoint {path.name} cannot be used ({problem}), so the run cannot resume; "
+            "repair it with the same synth command and --repair, or make it again with --overwrite"
+        )
+
+    def _checkpoint_path(self) -> Path:
+        return self.path / CHECKPOINT_FOLDER / _checkpoint_name(self.units_done)
+
+    def _checkpoint_problem(self) -> str | None:
+        """Why the current checkpoint file is not the one committed (None: it is, or no checksum was recorded)."""
+        path = self._checkpoint_path()
         if not path.is_file():
-            raise STSTError(
-                f"{self.path}: the checkpoint of unit {self.units_done} is missing, so the run cannot resume; run again with --overwrite to start it anew"
-            )
+            return "it is missing"
         recorded = self._group.attrs.get("checkpoint_sha256")
-        try:
-            if recorded is not None and _file_digest(path) != recorded:
-                raise ValueError("its checksum differs from the one recorded when it was written")
-            return load_checkpoint(path)
-        except Exception as exc:  # noqa: BLE001 - a truncated or overwritten file fails in safetensors in many ways
-            raise STSTError(
-                f"{self.path} is damaged: the checkpoint {path.name} cannot be used ({exc}), so the run cannot resume; "
-                "run again with --overwrite to start it anew"
-            ) from None
+        if recorded is not None and _file_digest(path) != recorded:
+            return "its checksum differs from the one recorded when it was written"
+        return None
 
     def frame(self, index: int) -> np.ndarray:
         return self._group["video"][index]
@@ -477,11 +530,10 @@ class StimulusStore:
                 raise STSTError(f"{self.path} holds one video, so there is no sample {sample}")
             frames = self._read("video", ...)
         finite = np.isfinite(frames).all(axis=(1, 2, 3))
-        if self.complete:
-            self._check("video", frames, sample)
-            # a video is used with what the store says of it: a damaged target or history refuses it too
-            for name in self.array_names[1:]:
-                self._check(name, self._read(name, ...))
+        self._check("video", frames, sample)  # of a running store: the frames committed so far
+        # a video is used with what the store says of it: a damaged target or history refuses it too
+        for name in self.array_names[1:]:
+            self._check(name, self._read(name, ...))
         done = len(finite) if finite.all() else int(np.argmin(finite))  # the frames made so far come first
         if done == 0:
             raise STSTError(f"{self.path} holds no generated frame yet")
@@ -491,7 +543,7 @@ class StimulusStore:
 
     def target(self) -> Video:
         frames = self._read("target", ...)
-        self._check("target", frames)  # written whole at creation: a missing frame is damage whatever the status
+        self._check("target", frames)
         return Video(torch.from_numpy(np.ascontiguousarray(frames.transpose(1, 0, 2, 3))), float(self._group.attrs["fps"]), f"{self.path}:target")
 
     @property
@@ -501,16 +553,20 @@ class StimulusStore:
         return ("video", "target", *attrs.get("histories", []), *attrs.get("evaluations", []))
 
     @property
-    def manifest(self) -> dict[str, Any]:
-        """The checksums a complete store recorded of what it holds (empty: not complete, or made before there were any)."""
-        return dict(self._group.attrs.get("manifest", {}))
+    def manifest(self) -> dict[str, dict[str, str]]:
+        """The checksums of what the store holds: array name → region key (:func:`region_key`; a frame's index for ``video`` and ``target``) → checksum."""
+        manifest = self._group.attrs.get("manifest", {})
+        # a store made before checksums were kept as they are written has none to check
+        return {name: dict(entries) for name, entries in manifest.items() if isinstance(entries, dict)}
 
     def damage(self) -> dict[str, list]:
-        """What of a complete store is missing, unreadable or changed since it was completed: array name → the damaged parts.
+        """What of the store is missing, unreadable or changed since it was written: array name → the damaged parts.
 
         ``video`` and ``target`` list frame indices (``(sample, frame)`` pairs
-        with samples); any other array lists ``[name]`` when it is damaged at all.
-        An empty result means the store is whole.
+        with samples); any other array lists ``[name]`` when it is damaged at
+        all, and ``checkpoint`` (of a running store) the file's name. Of a
+        running store, only what its commits wrote is checked: frames not yet
+        made are not damage. An empty result means the store is whole.
         """
         damaged: dict[str, list] = {}
         for name in self.array_names:
@@ -525,6 +581,8 @@ class StimulusStore:
             parts = self._damaged_parts(name, values)
             if parts:
                 damaged[name] = parts
+        if not self.complete and self.format_version >= 2 and self._checkpoint_problem() is not None:
+            damaged["checkpoint"] = [self._checkpoint_path().name]
         return damaged
 
     def _read_frames(self, name: str) -> np.ndarray:
@@ -539,32 +597,38 @@ class StimulusStore:
         return values
 
     def verify(self) -> None:
-        """Raise a clear :class:`STSTError` if any part of the store is missing, unreadable or changed since it was completed."""
-        for sample in range(self.samples) if self.samples else [None]:
-            self.video(sample)  # of a complete store, checks the target, histories and evaluations too
-        self.target()
+        """Raise a clear :class:`STSTError` if any part of the store is missing, unreadable or changed since it was written."""
+        damage = self.damage()
+        if "checkpoint" in damage:
+            self.checkpoint()
+        for name in damage:
+            self._check(name, self._read_frames(name) if name in FRAMED else self._read(name, ...))
 
     def _damaged_parts(self, name: str, values: np.ndarray, sample: int | None = None) -> list:
-        """The damaged frames (video, target) or ``[name]`` (other arrays) of ``values`` against the manifest."""
-        recorded = self.manifest.get(name)
+        """The damaged frames (video, target) or ``[name]`` (other arrays) of ``values`` (one ``sample`` of a framed array) against the manifest."""
+        recorded = self.manifest.get(name, {})
         if name not in FRAMED:
-            return [name] if recorded is not None and _digest(values) != recorded else []
-        if sample is not None and recorded is not None:
-            recorded = recorded[sample]
+            return [name] if any(_digest(values[parse_region(key)]) != digest for key, digest in recorded.items()) else []
         if values.ndim == 5:
             return [(s, t) for s in range(len(values)) for t in self._damaged_parts(name, values[s], s)]
-        missing = ~np.isfinite(values).all(axis=(1, 2, 3))
-        if recorded is not None:
-            missing |= np.array([digest != stored for digest, stored in zip(_frame_digests(values), recorded)], dtype=bool)
-        elif name == "video" and not self.complete:
-            return []  # a running store's missing frames are those not yet made
-        return [int(i) for i in np.flatnonzero(missing)]
+        damaged = set()
+        for key, digest in recorded.items():
+            frame = parse_region(key)
+            if sample is not None:  # keys of a store with samples are "sample,time"
+                if frame[0] != sample:
+                    continue
+                frame = frame[1]
+            if _digest(values[frame]) != digest:
+                damaged.add(frame)
+        if name == "target" or self.complete:  # written whole: any missing frame is damage (a store made before there were checksums has only this)
+            damaged.update(int(i) for i in np.flatnonzero(~np.isfinite(values).all(axis=(1, 2, 3))))
+        return sorted(damaged)
 
     def _check(self, name: str, values: np.ndarray, sample: int | None = None) -> None:
         parts = self._damaged_parts(name, values, sample)
         if not parts:
             return
-        total = values.shape[0] if name in FRAMED else None
+        total = values.shape[-4] if name in FRAMED else None
         what = f"{name} frame(s) {_listing(parts)} of {total} are missing or changed" if name in FRAMED else f"its {name} array is missing values or changed"
         raise STSTError(
             f"{self.path} is damaged: {what} although the store is {self.status} (a deleted, broken or altered chunk file "
@@ -572,27 +636,33 @@ class StimulusStore:
         )
 
     def seal(self) -> None:
-        """Mark a finished run ``complete``, recording in the same write the checksums of everything it holds.
+        """Mark a finished run ``complete``, once every frame is written and everything matches its checksum.
 
-        Refuses (and leaves the status alone) when a frame is missing: a run
-        that wrote fewer frames than it has is not complete.
+        Refuses (and leaves the status alone) when a frame is missing (a run
+        that wrote fewer frames than it has is not complete) or a part
+        differs from what was written (damaged while the run went on).
         """
-        manifest: dict[str, Any] = {}
         for name in self.array_names:
             values = self._read(name, ...)
+            self._check(name, values)
             if name in FRAMED:
                 missing = ~np.isfinite(values).all(axis=tuple(range(values.ndim - 3, values.ndim)))
                 if missing.any():
                     raise STSTError(
                         f"{self.path}: the run ended with {name} frame(s) {_listing(np.argwhere(missing).tolist())} not written; run the same command again"
                     )
-                manifest[name] = _frame_digests(values)
-            else:
-                manifest[name] = _digest(values)
-        self._write_attrs({"status": "complete", "message": "", "updated": _now(), "manifest": manifest})
+        self._write_attrs({"status": "complete", "message": "", "updated": _now()})
 
     def rewrite(self, name: str, parts: Sequence, source: "StimulusStore") -> None:
         """Copy the ``parts`` of array ``name`` (as :meth:`damage` lists them) from ``source``, a store of the same run."""
+        if name == "checkpoint":
+            for part in parts:
+                copy = self.path / CHECKPOINT_FOLDER / f".{part}.copying"
+                self._write(
+                    "checkpoint",
+                    lambda: (shutil.copyfile(source.path / CHECKPOINT_FOLDER / part, copy), os.replace(copy, self.path / CHECKPOINT_FOLDER / part)),
+                )
+            return
         for part in parts:
             region = part if name in FRAMED else ...
             self._write_array(name, region, np.asarray(source._group[name][region]))
@@ -640,7 +710,8 @@ class StimulusStore:
 
     def _write(self, what: str, action: Callable[[], None]) -> None:
         """Every write to the store passes here (``what`` names it): the place to inject faults."""
-        action()
+        with zarr_writes(self.path):
+            action()
 
     def _write_array(self, name: str, region: Any, value: np.ndarray) -> None:
         def write():
@@ -679,9 +750,43 @@ class StimulusStore:
         folder = self.path / CHECKPOINT_FOLDER
         self._write("checkpoint", lambda: save_checkpoint(folder / _checkpoint_name(units_done), checkpoint))
         digest = _file_digest(folder / _checkpoint_name(units_done))
-        self._write_attrs({"units_done": int(units_done), "checkpoint_sha256": digest, "updated": _now(), "elapsed_seconds": float(elapsed)})
+        self._write_attrs(
+            {
+                "units_done": int(units_done),
+                "checkpoint_sha256": digest,
+                "manifest": self._vouched(rows),
+                "updated": _now(),
+                "elapsed_seconds": float(elapsed),
+            }
+        )
         if previous != units_done:
             self._write("remove old checkpoint", lambda: (folder / _checkpoint_name(previous)).unlink(missing_ok=True))
+        if self._replay_until == units_done:
+            raise _ReplayReached
+
+    def _vouched(self, rows: Sequence[tuple[str, Any, np.ndarray]]) -> dict[str, dict[str, str]]:
+        """The manifest with the checksums of ``rows`` (as they were written) added."""
+        manifest = self.manifest
+        for name, region, values in rows:
+            shape = self._group[name].shape
+            entries = manifest.setdefault(name, {})
+            if name in FRAMED:
+                frames, whole = _frames_of(shape, region)
+                if whole:
+                    selected = np.broadcast_to(np.float32(0), shape)[region].shape
+                    values = np.broadcast_to(np.asarray(values, np.float32), selected).reshape(len(frames), *shape[-3:])
+                for i, frame in enumerate(frames):  # a frame written in part is not vouched for
+                    entries.pop(_frame_key(frame), None)
+                    if whole:
+                        entries[_frame_key(frame)] = _digest(values[i])
+                continue
+            key = region_key(region)
+            if key == "...":
+                entries.clear()
+            if key is not None:
+                selected = np.broadcast_to(np.float32(0), shape)[parse_region(key)].shape
+                entries[key] = _digest(np.broadcast_to(np.asarray(values, np.float32), selected))
+        return manifest
 
     def tidy(self) -> None:
         """Remove what killed writes left inside the store: temporary files and checkpoints the counter does not name.
@@ -701,7 +806,9 @@ class StimulusStore:
 
     def write(self, name: str, values: np.ndarray, region: Any = Ellipsis) -> None:
         """Write an array outside a commit (a finished run's evaluation or its frames), before the status says complete."""
-        self._write_array(name, region, np.asarray(values, np.float32))
+        values = np.asarray(values, np.float32)
+        self._write_array(name, region, values)
+        self._write_attrs({"manifest": self._vouched([(name, region, values)])})
 
     def update_attrs(self, values: Mapping[str, Any]) -> None:
         """Add a method's own attributes (JSON values; prefix the names with the method's, e.g. ``stps_``)."""
@@ -740,6 +847,10 @@ class StimulusStore:
                 f"{self.path} was made by an incompatible run, so it cannot be resumed ({'; '.join(problems)}). "
                 "Pass --overwrite to start again, or choose another output path."
             )
+
+
+class _ReplayReached(BaseException):
+    """A repair's scratch run reached the unit of the store it re-makes (a BaseException, so that no method's ``except Exception`` stops it)."""
 
 
 def _listing(parts: Sequence) -> str:
@@ -806,6 +917,7 @@ def _write_new_store(path: Path, *, method, target: Video, config, seed, device,
         "created": _now(),
         "updated": _now(),
         "elapsed_seconds": 0.0,
+        "manifest": {"target": {_frame_key((t,)): _digest(frame) for t, frame in enumerate(data["target"][1])}},
     }
     dataset = xr.Dataset(data, coords=coords, attrs=attrs)
     with warnings.catch_warnings():

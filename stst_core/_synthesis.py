@@ -45,12 +45,12 @@ from tqdm.auto import tqdm
 
 from ._backbone import Backbone, create_backbone
 from ._config import StreamConfig, check_seed, resolve_config, to_dict
-from ._device import resolve_device
+from ._device import MEMORY_ADVICE, check_memory, resolve_device
 from ._errors import ConfigError, STSTError
 from ._lock import writing
 from ._losses import compare_prepared, create_loss, prepare_target
 from ._optim import Stepper, make_stepper
-from ._store import Array, StimulusStore, StoreLayout, _remove_abandoned_siblings, is_store
+from ._store import Array, StimulusStore, StoreLayout, _remove_abandoned_siblings, _ReplayReached, is_store
 from ._video import Video
 
 Row = tuple[str, Any, Any]  # (array name, region, values: array or tensor)
@@ -122,6 +122,11 @@ class Synthesizer:
         if overwrite and repair:
             raise ConfigError("--overwrite starts the store anew and --repair mends it in place: choose one")
         self.prepare()  # fails on missing weights or bad layer names before anything is written
+        need = self.memory_estimate()
+        if need:  # a run too big for the machine is refused here, not killed by the kernel mid-run
+            content = self.targets["content"]
+            what = f"{self.name} on {content.num_frames} frames of {content.height}x{content.width}"
+            check_memory(need, what, MEMORY_ADVICE, ConfigError, device=self.device)
         with writing(output, "synthesize into"):  # one writer per store, from the first look at it to the last commit
             return self._synthesize(output, overwrite=overwrite, repair=repair, progress=progress)
 
@@ -131,12 +136,14 @@ class Synthesizer:
                 raise STSTError(f"{output} exists and is not a stimulus store; refusing to overwrite it. Choose another output path.")
             store = StimulusStore(output)
             store.check_compatible(method=self.name, config=self.config_dict(), seed=self.seed, targets=self.targets)
+            if not store.complete:
+                store.tidy()  # what a killed run left half-written
+            if repair:
+                self.repair(store, progress=progress)
+            else:
+                store.verify()  # "already complete", or resumed, only if it still holds what it was given
             if store.complete:
-                if repair:
-                    return self.repair(store, progress=progress)
-                store.verify()  # "already complete" only if it still holds every frame
                 return store
-            store.tidy()  # what a killed run left half-written
         else:
             store = self.create_store(output, overwrite=overwrite)
         started = time.perf_counter() - float(store.attrs.get("elapsed_seconds", 0.0))
@@ -157,12 +164,13 @@ class Synthesizer:
         return store
 
     def repair(self, store: StimulusStore, *, progress: bool = True) -> StimulusStore:
-        """Replace the damaged parts of a complete store of this run by the same values, re-made.
+        """Replace the damaged parts of a store of this run (complete or not) by the same values, re-made.
 
         The run is made again, from its seed, in a hidden scratch store beside
-        it; only when that reproduces every checksum the store recorded when it
-        was completed (so the re-made frames are the lost ones, bit for bit)
-        are the damaged frames and arrays copied over. On another device or
+        it, as far as the store had got (to the end, or to its last commit,
+        whose checkpoint is made again too); only when that reproduces every
+        checksum the store recorded (so the re-made frames are the lost ones,
+        bit for bit) are the damaged parts copied over. On another device or
         version, where a run need not reproduce bit for bit, it refuses and
         changes nothing. Called with the store's lock held (by :meth:`synthesize`).
         """
@@ -170,7 +178,7 @@ class Synthesizer:
         if not damage:
             return store
         recorded = store.manifest
-        if not recorded:
+        if not recorded.get("video") and store.complete:
             raise STSTError(
                 f"{store.path} is damaged and has no checksums (it was made by an earlier version), so a repair cannot be checked; make it again with --overwrite"
             )
@@ -178,9 +186,18 @@ class Synthesizer:
         scratch_path = store.path.with_name(f".{store.path.name}.repairing-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         try:
             scratch = self.create_store(scratch_path, overwrite=False)
-            self.run(scratch, started=time.perf_counter(), progress=progress)
-            scratch.seal()
-            differs = sorted(name for name, checksums in scratch.manifest.items() if checksums != recorded.get(name))
+            if store.complete:
+                self.run(scratch, started=time.perf_counter(), progress=progress)
+                scratch.seal()
+            elif store.units_done > 0:
+                scratch._replay_until = store.units_done
+                try:
+                    self.run(scratch, started=time.perf_counter(), progress=progress)
+                except _ReplayReached:
+                    pass
+            differs = sorted(name for name in recorded.keys() | scratch.manifest.keys() if scratch.manifest.get(name) != recorded.get(name))
+            if not store.complete and scratch.attrs.get("checkpoint_sha256") != store.attrs.get("checkpoint_sha256"):
+                differs.append("checkpoint")
             if differs:
                 raise STSTError(
                     f"{store.path} cannot be repaired here: making the run again does not reproduce its recorded {', '.join(differs)} "
@@ -196,6 +213,16 @@ class Synthesizer:
 
     def prepare(self) -> None:
         """Build what the run needs (networks, losses); called before the store is touched."""
+
+    def memory_estimate(self) -> int | None:
+        """Bytes the run will need at its peak, on its device (host memory on the CPU), or None when not known.
+
+        :meth:`synthesize` refuses a run that would not fit in what is
+        available, before anything is written, rather than let the kernel
+        kill it mid-run without a word. Err on the high side: measure the
+        peak on a few sizes and scale.
+        """
+        return None
 
     def layout(self) -> StoreLayout:
         """The method's part of the store: progress units, samples, histories and evaluations."""

@@ -50,11 +50,8 @@ import math
 import numbers
 import os
 import re
-import secrets
 import sys
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -68,6 +65,7 @@ from PIL import Image
 
 from stst_core._device import check_memory
 from stst_core._errors import VideoError
+from stst_core._files import atomic_output
 
 __all__ = ["Video", "read_video", "write_video", "video_format"]
 
@@ -627,7 +625,7 @@ def write_video(
             _write_frame_folder(video, path)
         else:
             frames = video.frames.detach().cpu().permute(1, 2, 3, 0).contiguous().numpy()
-            with _replacing(path) as tmp, open(tmp, "wb") as file:
+            with atomic_output(path, ".part") as tmp, open(tmp, "wb") as file:
                 if fmt == "npz":
                     np.savez(file, frames=frames, fps=np.float64(video.fps))
                 else:
@@ -870,19 +868,6 @@ def _read_array_file(path: Path, fps: float | None) -> Video:
     return Video.from_array(frames, fps, str(path))
 
 
-@contextmanager
-def _replacing(path: Path) -> Iterator[Path]:
-    """A temporary sibling of ``path`` that becomes ``path`` once the block succeeds."""
-    # In the same folder, so that the rename is atomic; hidden and ending in
-    # .part, so that a frame folder being written never reads it as a frame.
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _rgb(frames: np.ndarray) -> np.ndarray:
     return np.repeat(frames, 3, axis=-1) if frames.shape[-1] == 1 else frames
 
@@ -893,7 +878,7 @@ def _write_h264(video: Video, path: Path, crf: float, pixel_format: str) -> None
         # colour at half resolution needs even sizes
         frames = np.pad(frames, ((0, 0), (0, video.height % 2), (0, video.width % 2), (0, 0)), mode="edge")
     rate = Fraction(video.fps).limit_denominator(1001)
-    with _replacing(path) as tmp, av.open(str(tmp), "w", format="mp4") as container:
+    with atomic_output(path, ".part") as tmp, av.open(str(tmp), "w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=rate, options={"crf": str(crf)})
         stream.height, stream.width = frames.shape[1:3]
         stream.pix_fmt = pixel_format
@@ -910,7 +895,7 @@ def _write_h264(video: Video, path: Path, crf: float, pixel_format: str) -> None
 def _write_ffv1(video: Video, path: Path) -> None:
     # FFV1's 8-bit RGB layout is bgr0; it codes R, G and B losslessly (a reversible colour transform inside).
     rate = Fraction(video.fps).limit_denominator(1001)
-    with _replacing(path) as tmp, av.open(str(tmp), "w", format="matroska") as container:
+    with atomic_output(path, ".part") as tmp, av.open(str(tmp), "w", format="matroska") as container:
         stream = container.add_stream("ffv1", rate=rate)
         stream.height, stream.width = video.height, video.width
         stream.pix_fmt = "bgr0"
@@ -933,7 +918,7 @@ def _write_gif(video: Video, path: Path) -> None:
     # frames and so changes the frame count. Delays are whole hundredths of
     # a second, and viewers play delays under 2 as 10.
     delay = max(2, round(100 / video.fps))
-    with _replacing(path) as tmp, av.open(str(tmp), "w", format="gif") as container:
+    with atomic_output(path, ".part") as tmp, av.open(str(tmp), "w", format="gif") as container:
         stream = container.add_stream("gif", rate=Fraction(100, delay))
         stream.width, stream.height = video.width, video.height
         stream.pix_fmt = "pal8"
@@ -973,11 +958,11 @@ def _write_frame_folder(video: Video, folder: Path) -> None:
     if others:
         raise VideoError(f"{folder}: already holds other images ({', '.join(others[:3])}), which would be read back as frames; write to a new or empty folder")
     for index, pixels in enumerate(video.to_uint8()):
-        with _replacing(folder / f"frame_{index:05d}.png") as tmp:
+        with atomic_output(folder / f"frame_{index:05d}.png", ".part") as tmp:
             Image.fromarray(pixels[..., 0] if video.channels == 1 else pixels).save(tmp, format="PNG")
     for file in folder.iterdir():
         match = _FRAME_NAME.fullmatch(file.name)
         if match and int(match[1]) >= video.num_frames:
             file.unlink()
-    with _replacing(folder / _META_NAME) as tmp:
+    with atomic_output(folder / _META_NAME, ".part") as tmp:
         tmp.write_text(json.dumps({"fps": video.fps}) + "\n")

@@ -4,6 +4,10 @@ The commands are found by walking the CLI (plugins' commands included), so a
 new command must be added to ``VALID`` below: a test fails until it is.
 """
 
+import signal
+import subprocess
+import sys
+
 import click
 import pytest
 import torch
@@ -157,3 +161,25 @@ def test_nothing_was_written(paths):
 def test_run_cli_reports_success(paths):
     result = run_cli("synthesizers", "list")
     assert result.exit_code == 0 and "stps" in result.output
+
+
+def test_ctrl_c_while_the_toolkit_is_still_loading_is_one_line(tmp_path):
+    """Loading torch takes seconds: a Ctrl-C then ends like one later (one line, status 1), not in an import traceback."""
+    # the entry point as the `stst` script calls it, with the torch import held up so that the signal lands inside it
+    launcher = (
+        "import builtins, sys, time\n"
+        "real = builtins.__import__\n"
+        "def held(name, *args, **kwargs):\n"
+        "    if name == 'torch':\n"
+        "        print('loading', flush=True); time.sleep(60)\n"
+        "    return real(name, *args, **kwargs)\n"
+        "builtins.__import__ = held\n"
+        "sys.argv = ['stst', 'plugins', 'list']\n"
+        "from stst_core._entry import main\n"
+        "main()\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", launcher], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    assert process.stdout.readline().strip() == "loading"
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 1 and err.strip() == "Aborted!", err

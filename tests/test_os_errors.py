@@ -117,6 +117,24 @@ def test_a_long_video_is_refused_at_its_first_frame(tmp_path, little_memory):
     assert read_video(path, num_frames=8).num_frames == 8  # the advice works
 
 
+def test_a_run_too_big_for_memory_is_refused_before_its_store_exists(tmp_path, little_memory):
+    from stst_core import write_video
+
+    # 8 frames of 64x64 load (0.375 MiB as float32); scrambling them takes 64 bytes a value: 6 MiB
+    path = write_video(Video(torch.rand(3, 8, 64, 64, generator=torch.Generator().manual_seed(0)), fps=10), tmp_path / "clip.npz")
+    assert STPSSynthesizer.memory_estimate(STPSSynthesizer({"content": Video(torch.rand(3, 8, 64, 64), fps=10)})) == 64 * 3 * 8 * 64 * 64
+    assert_cli_error(
+        "synth",
+        "stps",
+        path,
+        "-o",
+        tmp_path / "s.zarr",
+        "--quiet",
+        says=["stps on 8 frames of 64x64 needs 0.00586 GiB of memory, more than the 0.000977 GiB", "--size"],
+    )
+    assert not (tmp_path / "s.zarr").exists()  # nothing to resume, nothing the kernel killed half-way
+
+
 def test_running_out_of_memory_is_one_line_and_other_runtime_errors_stay_bugs(tmp_path, monkeypatch):
     from stst_core import write_video
 

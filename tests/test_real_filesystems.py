@@ -88,7 +88,7 @@ def visible(folder):
 
 def test_a_full_disk_at_creation_leaves_nothing(tmpfs, clip_file):
     tmpfs.fill()
-    one_error_line(run_cli(*stst_command(clip_file, tmpfs.path / "s.zarr")), "No space left on device (ENOSPC)")
+    one_error_line(run_cli(*stst_command(clip_file, tmpfs.path / "s.zarr")), f"{tmpfs.path / 's.zarr'}: No space left on device (ENOSPC)")
     assert visible(tmpfs.path) == [] and not list(tmpfs.path.glob(".s.zarr.creating-*"))
 
 
@@ -101,7 +101,7 @@ def test_a_disk_that_fills_mid_run_resumes_to_the_uninterrupted_result(tmpfs, cl
     created, whole = on_disk(synth.create_store(tmp_path / "created.zarr", overwrite=False).path), on_disk(reference.path)
     tmpfs.fill(free=created + (whole - created) // 2)
     command = stst_command(clip_file, tmpfs.path / "s.zarr")
-    one_error_line(run_cli(*command), "No space left on device (ENOSPC)")
+    one_error_line(run_cli(*command), str(tmpfs.path / "s.zarr"), "No space left on device (ENOSPC)")  # the path, though zarr names none
     store = StimulusStore(tmpfs.path / "s.zarr")
     assert not store.complete and 0 <= store.units_done < store.units_total
     tmpfs.free()
@@ -114,11 +114,13 @@ def test_a_disk_that_fills_mid_run_resumes_to_the_uninterrupted_result(tmpfs, cl
 def test_full_disk_outputs_leave_no_partial_file(tmpfs, clip_file, tmp_path):
     run_cli(*stst_command(clip_file, tmp_path / "s.zarr"))
     tmpfs.fill()
-    one_error_line(run_cli("metrics", tmp_path / "s.zarr", "--metric", "pixels", "-o", tmpfs.path / "m.json", "--quiet"), "ENOSPC")
-    one_error_line(run_cli("export", tmp_path / "s.zarr", tmpfs.path / "v.mp4"), "ENOSPC")
-    one_error_line(run_cli("export", tmp_path / "s.zarr", tmpfs.path / "v.npz"), "ENOSPC")
+    one_error_line(
+        run_cli("metrics", tmp_path / "s.zarr", "--metric", "pixels", "-o", tmpfs.path / "m.json", "--quiet"), f"{tmpfs.path / 'm.json'}: ", "ENOSPC"
+    )
+    one_error_line(run_cli("export", tmp_path / "s.zarr", tmpfs.path / "v.mp4"), f"{tmpfs.path / 'v.mp4'}: ", "ENOSPC")
+    one_error_line(run_cli("export", tmp_path / "s.zarr", tmpfs.path / "v.npz"), f"{tmpfs.path / 'v.npz'}: ", "ENOSPC")
     extract = run_cli("extract", tmp_path / "s.zarr", "-o", tmpfs.path / "a.zarr", "--backbone", "random-multiscale", "--quiet")
-    one_error_line(extract, "ENOSPC")
+    one_error_line(extract, f"{tmpfs.path / 'a.zarr'}: ", "ENOSPC")
     assert visible(tmpfs.path) == []
 
 

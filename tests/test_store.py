@@ -315,7 +315,7 @@ def test_repair_refuses_when_the_run_does_not_reproduce_its_checksums(damaged):
     damage(1, "deleted")
     group = zarr.open_group(str(store.path), mode="r+")
     manifest = dict(group.attrs["manifest"])
-    manifest["video"] = ["0" * 32, *manifest["video"][1:]]  # as if frame 0 had come out differently where it was made
+    manifest["video"] = {**manifest["video"], "0": "0" * 32}  # as if frame 0 had come out differently where it was made
     group.attrs["manifest"] = manifest
     with pytest.raises(STSTError, match=r"cannot be repaired here: making the run again does not reproduce its recorded video"):
         STPSSynthesizer({"content": clip}, seed=0).synthesize(store.path, repair=True, progress=False)
@@ -366,3 +366,101 @@ def test_the_video_of_a_store_with_a_damaged_target_is_refused_too(damaged, tmp_
     assert_cli_error("export", store.path, tmp_path / "out.mp4", says=["is damaged", "target frame(s) 0 of 4"])
     assert_cli_error("extract", store.path, "-o", tmp_path / "a.zarr", "--backbone", "random-multiscale", "--quiet", says=["is damaged"])
     assert not (tmp_path / "out.mp4").exists()
+
+
+# -- damaged running stores: what a resume would build on ------------------------------
+
+
+def moving_texture(frames=4, size=16):
+    """A smooth drifting pattern: a target STST's quick run clearly improves on (plain noise need not)."""
+    t = torch.linspace(0, 1, size)
+    video = [torch.stack([(torch.sin(6 * t[None, :] + 0.5 * k + c) * torch.cos(5 * t[:, None]) + 1) / 2 for c in range(3)]) for k in range(frames)]
+    return Video(torch.stack(video, 1), fps=10, source="moving texture")
+
+
+@pytest.fixture(scope="module")
+def half_done(tmp_path_factory):
+    """An STST run killed after its second commit (of four), and the uninterrupted run to compare with."""
+    from stst_core import get_registry
+    from stst_core.testing import commit_spans
+
+    folder = tmp_path_factory.mktemp("half")
+    cls = get_registry("synthesizers").get("stst").factory
+    config = cls.resolve(cls.quick_preset, None, cls.quick_overrides)
+
+    def make():
+        return cls({"content": moving_texture()}, config, seed=0)
+
+    with recorded_writes() as writes:
+        make().synthesize(folder / "reference.zarr", progress=False)
+    with kill_after_writes(commit_spans(writes)[1][-1]), pytest.raises(SimulatedKill):
+        make().synthesize(folder / "half.zarr", progress=False)
+    assert StimulusStore(folder / "half.zarr").units_done == 2
+    return make, folder / "half.zarr", folder / "reference.zarr"
+
+
+def _break(path, how):
+    import zarr
+
+    if how == "deleted frame":
+        (path / "video" / "c" / "1" / "0" / "0" / "0").unlink()
+    elif how == "altered frame":  # still finite, still decodes: only the checksum recorded with the commit knows
+        group = zarr.open_group(str(path), mode="r+")
+        group["video"][1] = np.asarray(group["video"][1]) * 0.5
+    else:
+        next((path / "checkpoint").iterdir()).unlink()
+
+
+@pytest.mark.parametrize(
+    "how, says",
+    [
+        ("deleted frame", r"video frame\(s\) 1 of 4 are missing or changed although the store is running"),
+        ("altered frame", r"video frame\(s\) 1 of 4 are missing or changed although the store is running"),
+        ("deleted checkpoint", r"the checkpoint units-000000002\.safetensors cannot be used \(it is missing\)"),
+    ],
+)
+def test_a_damaged_running_store_is_refused_at_resume_and_repaired_bit_for_bit(half_done, tmp_path, how, says):
+    from stst_core.testing import assert_cli_error, assert_same_run
+
+    make, half, reference = half_done
+    path = tmp_path / "s.zarr"
+    shutil.copytree(half, path)
+    _break(path, how)
+    with pytest.raises(STSTError, match=says + ".*--repair"):  # not resumed into a complete store built on the damage
+        make().synthesize(path, progress=False)
+    assert StimulusStore(path).status == "running" and StimulusStore(path).units_done == 2
+    if how != "deleted checkpoint":
+        assert_cli_error("export", path, tmp_path / "out.mp4", says=["is damaged", "frame(s) 1 of 4"])  # not the frames before the hole
+    repaired = make().synthesize(path, repair=True, progress=False)
+    assert repaired.complete and repaired.damage() == {}
+    assert_same_run(path, reference)
+    assert not list(tmp_path.glob(".s.zarr.repairing-*"))
+
+
+def test_a_running_store_is_not_repaired_from_a_run_that_does_not_reproduce_it(half_done, tmp_path):
+    import zarr
+
+    make, half, _ = half_done
+    path = tmp_path / "s.zarr"
+    shutil.copytree(half, path)
+    _break(path, "deleted frame")
+    group = zarr.open_group(str(path), mode="r+")
+    group.update_attributes({"checkpoint_sha256": "0" * 64})  # as if the run had come out differently where it was made
+    with pytest.raises(STSTError, match="cannot be repaired here: making the run again does not reproduce its recorded checkpoint"):
+        make().synthesize(path, repair=True, progress=False)
+    assert StimulusStore(path).damage() == {"video": [1], "checkpoint": ["units-000000002.safetensors"]}  # nothing was changed
+
+
+def test_every_commit_records_the_checksums_of_what_it_wrote(tmp_path):
+    layout = StoreLayout(units_total=2, unit="step", samples=2, histories={"loss": Array(("step", "term"), (2, 1))}, coords={"term": ["a"]})
+    store = create(tmp_path / "c.zarr", layout=layout)
+    assert sorted(store.manifest) == ["target"] and len(store.manifest["target"]) == 3  # the input, from the start
+    frames = np.random.default_rng(0).random((3, 3, 8, 8), dtype=np.float32)
+    store.commit(1, rows=[("video", (1, slice(None)), frames), ("loss", slice(0, 1), np.ones((1, 1)))], checkpoint={}, elapsed=0.1)
+    assert sorted(store.manifest["video"]) == ["1,0", "1,1", "1,2"] and list(store.manifest["loss"]) == ["0:1:"]
+    store.commit(2, rows=[("video", (0, 2, 0), frames[0, 0])], checkpoint={}, elapsed=0.2)  # part of a frame: not vouched for
+    assert "0,2" not in store.manifest["video"]
+    assert store.damage() == {}
+    group_loss = store.path / "loss" / "c" / "0" / "0"
+    group_loss.unlink()
+    assert store.damage() == {"loss": ["loss"]}

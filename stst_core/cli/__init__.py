@@ -14,6 +14,7 @@ import sys
 
 import click
 
+from .._device import MEMORY_ADVICE
 from .._errors import STSTError
 from .._files import describe_os_error
 from .._plugins import plugin_host
@@ -54,9 +55,6 @@ class STSTGroup(click.Group):
             click.echo("Aborted!", err=True)
             sys.exit(1)
         sys.exit(status if isinstance(status, int) else 0)
-
-
-MEMORY_ADVICE = "use fewer frames (--frames), smaller ones (--size), a smaller --batch (extract), or a device with more memory (--device)"
 
 
 def one_line(exc: click.ClickException) -> str:

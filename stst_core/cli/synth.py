@@ -148,14 +148,16 @@ def _make_command(name: str, cls) -> click.Command:
         synthesizer = cls(targets, config, seed=seed, device=device)
         resuming = output.exists() and not overwrite
         was_complete = resuming and is_store(output) and StimulusStore(output).complete
-        damage = StimulusStore(output).damage() if repair and was_complete else {}
+        damage = StimulusStore(output).damage() if repair and resuming and is_store(output) else {}
         try:
             store = synthesizer.synthesize(output, overwrite=overwrite, repair=repair, progress=not quiet)
         except WeightsError as exc:
             hint = " Or run with --preset offline, which needs no download." if "offline" in getattr(cls, "presets", {}) else ""
             raise WeightsError(f"{exc}{hint}") from None
         if damage:
-            verb = f"repaired ({'; '.join(f'{name}: {len(parts)} part(s)' for name, parts in damage.items())})"
+            verb = f"repaired ({'; '.join(f'{name}: {len(parts)} part(s)' for name, parts in damage.items())})" + (
+                "" if was_complete else ", resumed and completed"
+            )
         elif was_complete:
             verb = "already complete, left as it is:"
         else:
