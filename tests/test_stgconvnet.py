@@ -1,0 +1,145 @@
+"""STGConvNet: the reference's networks and padding, Langevin and learning against hand computations, exact resume."""
+
+import numpy as np
+import pytest
+import torch
+
+from stst_core import ConfigError, Video
+from stst_core.testing import check_synthesizer
+from stst_stgconvnet import ARCHITECTURES, EnergyNet, Layer, STGConvNetSynthesizer, from_model, langevin, learning_loss, same_padding, to_model
+from stst_stgconvnet.energy import plan
+
+
+@pytest.mark.parametrize(
+    "size, kernel, stride, expected",
+    [
+        (100, 15, 7, (6, 7)),  # 15 outputs: (14·7 + 15 − 100) = 13 zeros, the odd one after
+        (10, 3, 2, (0, 1)),  # 5 outputs: 1 zero, after (TensorFlow), not before (PyTorch's padding=1 would give 2)
+        (70, 7, 3, (3, 3)),  # 24 outputs: 23·3 + 7 − 70 = 6 zeros
+        (8, 15, 7, (7, 7)),  # a kernel longer than the input: padded to fit it
+        (9, 1, 2, (0, 0)),
+    ],
+)
+def test_same_padding_is_tensorflows(size, kernel, stride, expected):
+    assert same_padding(size, kernel, stride) == expected
+    before, after = expected
+    assert (size + before + after - kernel) // stride + 1 == -(-size // stride)  # ceil(n / stride) outputs
+
+
+@pytest.mark.parametrize(
+    "architecture, size, shapes",
+    [  # the feature shapes of the reference's nets at the sizes its README runs them (fact sheet §2.2)
+        ("ST", (70, 100, 100), [(120, (10, 15, 15)), (40, (4, 5, 5)), (20, (4, 3, 3))]),
+        ("FC_S", (70, 100, 100), [(120, (35, 50, 50)), (30, (18, 1, 1)), (5, (19, 1, 1))]),
+        ("FC_S_large", (70, 224, 224), [(120, (24, 75, 75)), (30, (13, 1, 1)), (5, (14, 1, 1))]),
+    ],
+)
+def test_the_reference_architectures_have_the_reference_feature_shapes(architecture, size, shapes):
+    steps = plan(ARCHITECTURES[architecture], size)
+    assert [(out, shape) for _, out, _, _, shape in steps] == shapes
+    if architecture == "FC_S":  # the spatially fully connected layer covers the whole 50x50 map
+        assert steps[1][2] == (5, 50, 50)
+
+
+def test_the_built_network_outputs_the_planned_shape():
+    for architecture, size in [("ST", (9, 20, 18)), ("FC_S", (6, 12, 12))]:
+        net = EnergyNet(ARCHITECTURES[architecture], size)
+        assert tuple(net(torch.zeros(2, 3, *size)).shape[1:]) == net.output_shape
+
+
+def test_a_clip_too_small_for_a_layer_is_a_clear_error():
+    layers = (Layer(4, (5, 3, 3), (1, 1, 1), (0, 0, 0)),)
+    with pytest.raises(
+        ConfigError, match=r"layer 1 of the energy network needs at least \(5, 3, 3\).*gets \(3, 8, 8\) from a 3-frame 8x8 video; use more frames"
+    ):
+        EnergyNet(layers, (3, 8, 8))
+
+
+def tiny_net():
+    """f(Y) = Σ relu(w · Y + b) over positions: one 1x1x1 filter, weights chosen by hand."""
+    net = EnergyNet((Layer(1, (1, 1, 1), (1, 1, 1)),), (2, 3, 3))
+    with torch.no_grad():
+        net.convolutions[0].weight.copy_(torch.tensor([0.5, -1.0, 2.0]).reshape(1, 3, 1, 1, 1))
+        net.convolutions[0].bias.fill_(0.1)
+    return net
+
+
+def test_a_langevin_step_is_the_hand_computed_one():
+    net, w, b = tiny_net(), np.array([0.5, -1.0, 2.0]), 0.1
+    y = torch.randn(2, 3, 2, 3, 3, generator=torch.Generator().manual_seed(1))
+    delta, sigma = 0.3, 0.7
+    out, stats = langevin(net, y, steps=1, step_size=delta, sigma=sigma, generator=torch.Generator().manual_seed(5))
+    noise = torch.randn(y.shape, generator=torch.Generator().manual_seed(5)).numpy()
+    values = y.numpy()
+    active = (np.einsum("c,bcthw->bthw", w, values) + b > 0)[:, None]
+    gradient = w.reshape(1, 3, 1, 1, 1) * active  # ∂/∂Y of Σ relu(w·Y + b)
+    expected = values - delta**2 / 2 * (values / sigma**2 - gradient) + delta * noise
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert stats["gradient_rms"] == pytest.approx(np.sqrt((gradient**2).mean()), rel=1e-5)
+
+
+def test_langevin_with_a_clamp_samples_only_the_occluded_entries():
+    net = tiny_net()
+    observed = torch.rand(1, 3, 2, 3, 3)
+    visible = torch.rand(1, 1, 2, 3, 3, generator=torch.Generator().manual_seed(0)) > 0.5
+    out, _ = langevin(net, torch.zeros_like(observed), steps=3, step_size=0.3, sigma=1.0, generator=torch.Generator().manual_seed(0), clamp=(visible, observed))
+    mask = visible.expand_as(observed)
+    assert torch.equal(out[mask], observed[mask]) and not torch.equal(out[~mask], torch.zeros_like(out[~mask]))
+
+
+def test_the_learning_gradient_is_mean_synthesized_minus_mean_observed():
+    net, w, b = tiny_net(), np.array([0.5, -1.0, 2.0]), 0.1
+    generator = torch.Generator().manual_seed(2)
+    observed, synthesized = torch.randn(1, 3, 2, 3, 3, generator=generator), torch.randn(3, 3, 2, 3, 3, generator=generator)
+    loss, data, samples = learning_loss(net, observed, synthesized)
+    loss.backward()
+
+    def mean_gradient(videos):  # ∂/∂w_c and ∂/∂b of Σ relu(w·Y + b), averaged over the videos
+        v = videos.numpy()
+        active = np.einsum("c,bcthw->bthw", w, v) + b > 0
+        return np.einsum("bcthw,bthw->c", v, active) / len(v), active.sum() / len(v)
+
+    (gw_syn, gb_syn), (gw_obs, gb_obs) = mean_gradient(synthesized), mean_gradient(observed)
+    np.testing.assert_allclose(net.convolutions[0].weight.grad.reshape(3).numpy(), gw_syn - gw_obs, rtol=1e-5)
+    assert float(net.convolutions[0].bias.grad) == pytest.approx(gb_syn - gb_obs)
+    assert float(loss.detach()) == pytest.approx(float(samples - data))
+
+
+def test_the_units_are_the_references_and_convert_in_one_place():
+    frames = torch.rand(3, 4, 5, 5)
+    mean = float(frames.mean()) * 255
+    model = to_model(frames, mean)
+    assert float(model.mean()) == pytest.approx(0, abs=1e-3) and float(model.max()) <= 255
+    torch.testing.assert_close(from_model(model, mean), frames)
+    assert float(from_model(torch.full((1,), 1e4), mean)) == 1.0  # clipped, as the reference clips to 0..255
+
+
+def drifting_grating(frames=8, size=16):
+    t = torch.linspace(0, 1, size)
+    video = [torch.stack([(torch.sin(12 * t[None, :] - 0.8 * k + c) * torch.ones(size, 1) + 1) / 2 for c in range(3)]) for k in range(frames)]
+    return Video(torch.stack(video, 1), fps=10, source="drifting grating")
+
+
+def test_the_synthesizer_contract_holds_resume_is_exact(tmp_path):
+    cls = STGConvNetSynthesizer
+    check_synthesizer(cls, drifting_grating(), tmp_path, preset=cls.quick_preset, overrides=cls.quick_overrides, bad_overrides=("step_size=nan", "chains=0"))
+
+
+def test_a_run_writes_chains_as_samples_histories_snapshots_and_the_learned_model(tmp_path):
+    from stst_core import load_model
+
+    cls = STGConvNetSynthesizer
+    config = cls.resolve(cls.quick_preset, overrides=list(cls.quick_overrides))
+    store = cls({"content": drifting_grating()}, config, seed=0).synthesize(tmp_path / "s.zarr", progress=False)
+    assert store.complete and store.samples == 2 and store.shape == (2, 8, 3, 16, 16)
+    loss = store.loss_history()
+    assert loss.dims == ("iteration", "term") and list(loss.term.values) == ["data_score", "sample_score", "score_gap", "gradient_rms", "update_rms"]
+    np.testing.assert_allclose(loss.sel(term="score_gap"), loss.sel(term="data_score") - loss.sel(term="sample_score"), rtol=1e-5)
+    snapshots = store.array("snapshots")
+    assert snapshots.shape == (2, 2, 3, 16, 16) and list(snapshots.snapshot.values) == [2, 4] and np.isfinite(snapshots.values).all()
+    for chain in range(2):  # the last snapshot is taken at the end: the middle frame of each chain as stored
+        np.testing.assert_array_equal(snapshots.values[-1, chain], store.video(chain).frames[:, 4].numpy())
+    state, card = load_model(store.path / "model.safetensors", architecture="stgconvnet")
+    assert card["options"] == {"architecture": "ST", "size": [8, 16, 16]} and set(state) == {
+        f"convolutions.{i}.{p}" for i in range(3) for p in ("weight", "bias")
+    }
