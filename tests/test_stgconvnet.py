@@ -179,3 +179,75 @@ def test_a_model_learned_from_a_drifting_grating_samples_its_motion_and_frequenc
         assert dominant_frequency(sample)[1:] == dominant_frequency(target)[1:]  # the grating's spatial frequency (2 cycles across)
         assert motion_distance(sample) < 0.2  # measured 0.051 (2026-12-03)
     assert motion_distance(noise) > 0.5 and motion_distance(grating(-0.8)) > 0.5  # 0.72 and 0.62: the metric tells directions apart
+
+
+# -- masks -----------------------------------------------------------------------------
+
+
+def test_the_references_mat_masks_read_as_occluded_frames(tmp_path):
+    from scipy.io import savemat
+
+    from stst_stgconvnet.masks import read_mask
+
+    masks = np.zeros((6, 5, 4, 3), np.uint8)  # (H, W, T, C) as the reference stores them, 1 = occluded
+    masks[1:3, 2:4, 1, :] = 1
+    masks[:, :, 3, :] = 1
+    savemat(tmp_path / "m.mat", {"masks": masks})
+    mask = read_mask(tmp_path / "m.mat", (3, 6, 5))  # the first 3 of its 4 frames
+    assert mask.shape == (3, 6, 5) and mask.dtype == torch.bool
+    assert int(mask[1].sum()) == 4 and bool(mask[1, 1:3, 2:4].all()) and not mask[0].any() and not mask[2].any()
+    with pytest.raises(ConfigError, match=r"the mask is 6x5 \(HxW\) but the video 8x8; read the video at the mask's size"):
+        read_mask(tmp_path / "m.mat", (3, 8, 8))
+    with pytest.raises(ConfigError, match="has 4 frames but the video 9; read fewer frames"):
+        read_mask(tmp_path / "m.mat", (9, 6, 5))
+
+
+def test_the_shipped_region_and_missing_frame_masks_are_what_the_fact_sheet_says(shared_data_dir):
+    from stst_stgconvnet.masks import read_mask
+
+    region = read_mask(shared_data_dir / "recovery" / "fountain_region_mask.mat", (70, 150, 150))
+    assert float(region.float().mean()) == pytest.approx(0.16) and (region.sum(dim=(1, 2)) == 3600).all()  # one 60x60 box a frame
+    missing = read_mask(shared_data_dir / "recovery" / "fountain_missing_frame_mask.mat", (70, 150, 150))
+    assert int(missing.all(dim=(1, 2)).sum()) == 35 and bool((missing.all(dim=(1, 2)) | ~missing.any(dim=(1, 2))).all())
+
+
+def test_array_and_image_masks_and_their_errors(tmp_path):
+    from PIL import Image
+
+    from stst_stgconvnet.masks import read_mask
+
+    mask = np.zeros((2, 4, 4), bool)
+    mask[0, 0, 0] = True
+    np.save(tmp_path / "m.npy", mask)
+    np.savez(tmp_path / "m.npz", mask=mask[..., None].repeat(3, axis=-1))
+    (tmp_path / "frames").mkdir()
+    for t in range(2):
+        Image.fromarray((mask[t] * 255).astype(np.uint8)).save(tmp_path / "frames" / f"{t:03d}.png")
+    for source in ("m.npy", "m.npz", "frames"):
+        assert torch.equal(read_mask(tmp_path / source, (2, 4, 4)), torch.from_numpy(mask)), source
+    np.save(tmp_path / "none.npy", np.zeros((2, 4, 4), bool))
+    with pytest.raises(ConfigError, match="occludes no pixel"):
+        read_mask(tmp_path / "none.npy", (2, 4, 4))
+    np.save(tmp_path / "all.npy", np.ones((2, 4, 4), bool))
+    with pytest.raises(ConfigError, match="occludes every pixel"):
+        read_mask(tmp_path / "all.npy", (2, 4, 4))
+    with pytest.raises(ConfigError, match="a mask is a .mat, .npy or .npz file or a folder of images"):
+        read_mask(tmp_path / "frames" / "000.png", (2, 4, 4))
+
+
+@pytest.mark.parametrize("kind", ["salt-and-pepper", "region", "missing-frames"])
+def test_generated_masks_occlude_the_ratio_asked_for_reproducibly(kind):
+    from stst_stgconvnet.masks import generate_mask
+
+    mask = generate_mask(kind, (12, 20, 20), ratio=0.25, seed=3)
+    assert float(mask.float().mean()) == pytest.approx(0.25, abs=0.01)
+    assert torch.equal(mask, generate_mask(kind, (12, 20, 20), ratio=0.25, seed=3)) and not torch.equal(
+        mask, generate_mask(kind, (12, 20, 20), ratio=0.25, seed=4)
+    )
+    per_frame = mask.float().mean(dim=(1, 2))
+    if kind == "missing-frames":
+        assert set(per_frame.tolist()) == {0.0, 1.0}
+    else:  # every frame occluded alike, at other places
+        assert torch.allclose(per_frame, per_frame[0]) and not torch.equal(mask[0], mask[1])
+    with pytest.raises(ConfigError, match="strictly between 0 and 1"):
+        generate_mask(kind, (12, 20, 20), ratio=1.0)
