@@ -79,7 +79,7 @@ import xarray as xr
 import zarr
 
 from ._errors import ConfigError, STSTError
-from ._files import zarr_writes
+from ._files import atomic_output, zarr_writes
 from ._video import Video
 
 STORE_KIND = "stimulus"
@@ -346,6 +346,17 @@ def _frames_of(shape: Sequence[int], region: Any) -> tuple[list[tuple[int, ...]]
     frames = [tuple(int(i) for i in np.unravel_index(flat, shape[:lead])) for flat in np.ravel(indices)]
     whole = all(isinstance(part, slice) and part == slice(None) for part in parts[lead:])
     return frames, whole
+
+
+def _as_written(values: Any, shape: Sequence[int], region: Any) -> np.ndarray:
+    """``values`` as an array of ``shape`` holds them at ``region`` once written (broadcast to the region, as float32)."""
+    selected = np.broadcast_to(np.float32(0), shape)[region].shape
+    return np.broadcast_to(np.asarray(values, np.float32), selected)
+
+
+def _copy_whole(source: Path, destination: Path) -> None:
+    with atomic_output(destination) as tmp:
+        shutil.copyfile(source, tmp)
 
 
 def _frame_key(frame: tuple[int, ...]) -> str:
@@ -657,11 +668,7 @@ class StimulusStore:
         """Copy the ``parts`` of array ``name`` (as :meth:`damage` lists them) from ``source``, a store of the same run."""
         if name == "checkpoint":
             for part in parts:
-                copy = self.path / CHECKPOINT_FOLDER / f".{part}.copying"
-                self._write(
-                    "checkpoint",
-                    lambda: (shutil.copyfile(source.path / CHECKPOINT_FOLDER / part, copy), os.replace(copy, self.path / CHECKPOINT_FOLDER / part)),
-                )
+                self._write("checkpoint", lambda: _copy_whole(source.path / CHECKPOINT_FOLDER / part, self.path / CHECKPOINT_FOLDER / part))
             return
         for part in parts:
             region = part if name in FRAMED else ...
@@ -773,8 +780,7 @@ class StimulusStore:
             if name in FRAMED:
                 frames, whole = _frames_of(shape, region)
                 if whole:
-                    selected = np.broadcast_to(np.float32(0), shape)[region].shape
-                    values = np.broadcast_to(np.asarray(values, np.float32), selected).reshape(len(frames), *shape[-3:])
+                    values = _as_written(values, shape, region).reshape(len(frames), *shape[-3:])
                 for i, frame in enumerate(frames):  # a frame written in part is not vouched for
                     entries.pop(_frame_key(frame), None)
                     if whole:
@@ -784,8 +790,7 @@ class StimulusStore:
             if key == "...":
                 entries.clear()
             if key is not None:
-                selected = np.broadcast_to(np.float32(0), shape)[parse_region(key)].shape
-                entries[key] = _digest(np.broadcast_to(np.asarray(values, np.float32), selected))
+                entries[key] = _digest(_as_written(values, shape, region))
         return manifest
 
     def tidy(self) -> None:

@@ -157,7 +157,7 @@ def langevin(
     (recovery). The statistics are the RMS of ``∂f/∂Y`` and of the whole
     update, averaged over the steps.
     """
-    gradient_rms = update_rms = 0.0
+    gradient_rms = update_rms = torch.zeros((), device=y.device)  # summed on the device: one sync per call, not two per step
     for _ in range(steps):
         y = y.detach().requires_grad_(True)
         (gradient,) = torch.autograd.grad(net.score(y).sum(), y)
@@ -167,9 +167,9 @@ def langevin(
         if clamp is not None:
             visible, observed = clamp
             y = torch.where(visible, observed, y)
-        gradient_rms += float(gradient.square().mean().sqrt()) / steps
-        update_rms += float(update.square().mean().sqrt()) / steps
-    return y.detach(), {"gradient_rms": gradient_rms, "update_rms": update_rms}
+        gradient_rms = gradient_rms + gradient.square().mean().sqrt()
+        update_rms = update_rms + update.square().mean().sqrt()
+    return y.detach(), {"gradient_rms": float(gradient_rms) / steps, "update_rms": float(update_rms) / steps}
 
 
 def learning_loss(net: EnergyNet, observed: torch.Tensor, synthesized: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
