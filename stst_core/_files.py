@@ -3,7 +3,8 @@
 A full disk or a crash halfway through ``report.json`` would otherwise leave a
 truncated file under the name a script or a person trusts. Every file the
 toolkit writes (JSON, CSV, figures, model cards; videos have their own
-temporary sibling) goes through :func:`atomic_output`. When the machine says no
+temporary sibling) goes through :func:`atomic_output`, a folder of frames
+through :func:`atomic_folder`. When the machine says no
 (a full disk, a read-only folder), :func:`describe_os_error` says so in one line
 with what to do.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -51,6 +53,43 @@ def atomic_output(path: str | Path, suffix: str | None = None) -> Iterator[Path]
         raise
 
 
+@contextmanager
+def atomic_folder(path: str | Path) -> Iterator[Path]:
+    """A hidden sibling folder to fill; it replaces ``path`` (a folder, or nothing) whole when the block ends without an error.
+
+    The folder at ``path`` is always either the old one or the new one, whole
+    (a frame folder that lost its last frames or its ``meta.json`` to a full
+    disk would read back as a shorter video). On an error the new folder is
+    removed and an ``OSError`` names ``path``.
+    """
+    path = Path(path)
+    where = path.absolute()  # so that "." has a name to take siblings of
+    tmp = where.with_name(f".{where.name}.partial-{os.getpid()}")
+    previous = where.with_name(f".{where.name}.previous-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)  # what a killed writer with this process id left
+    try:
+        tmp.mkdir()
+        yield tmp
+        if where.exists():  # a folder cannot replace a full one in one rename: the old one goes aside first
+            os.replace(where, previous)
+            try:
+                os.replace(tmp, where)
+            except OSError:
+                os.replace(previous, where)
+                raise
+            shutil.rmtree(previous, ignore_errors=True)
+        else:
+            os.replace(tmp, where)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if exc.filename is None or str(exc.filename).startswith(str(tmp)):  # name the folder the user asked for
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def write_text_atomically(path: str | Path, text: str) -> Path:
     """``Path(path).write_text(text)``, whole or not at all (:func:`atomic_output`)."""
     with atomic_output(path) as tmp:
@@ -80,13 +119,13 @@ def zarr_writes(path: str | Path) -> Iterator[None]:
     try:
         yield
     except BaseException as exc:
-        _settle_zarr()
+        settle_zarr()
         if isinstance(exc, OSError) and exc.filename is None:
             raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         raise
 
 
-def _settle_zarr(timeout: float = 60.0) -> None:
+def settle_zarr(timeout: float = 60.0) -> None:
     """Wait for every task on zarr's event loop to end, collecting their errors (they are the one already raised)."""
     import asyncio
 
@@ -110,4 +149,4 @@ def describe_os_error(exc: OSError) -> str:
     return f"{where}{exc.strerror or exc}{code}" + (f"; {advice}" if advice else "")
 
 
-__all__ = ["atomic_output", "write_text_atomically"]
+__all__ = ["atomic_folder", "atomic_output", "write_text_atomically"]

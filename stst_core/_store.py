@@ -79,7 +79,7 @@ import xarray as xr
 import zarr
 
 from ._errors import ConfigError, STSTError
-from ._files import atomic_output, zarr_writes
+from ._files import atomic_output, settle_zarr, zarr_writes
 from ._video import Video
 
 STORE_KIND = "stimulus"
@@ -145,11 +145,32 @@ def _strings(values: Sequence[str]) -> np.ndarray:
     return np.array(list(values), dtype=object)
 
 
+class DamagedMetadataError(STSTError):
+    """A store's top-level ``zarr.json`` cannot be parsed: nothing in the store can be found, trusted or repaired."""
+
+    def __init__(self, path: Path, cause: Exception):
+        super().__init__(
+            f"{path} is damaged: its metadata {path / 'zarr.json'} cannot be read ({type(cause).__name__}: {cause}), and without it "
+            "the store can be neither used nor repaired; make it again (the synth command with --overwrite replaces a stimulus "
+            "store; an activation store must be removed and extracted again)"
+        )
+
+
 def store_kind(path: str | Path) -> str | None:
-    """The ``stst_store`` marker of the Zarr group at ``path`` (which kind of toolkit store), or None."""
+    """The ``stst_store`` marker of the Zarr group at ``path`` (which kind of toolkit store), or None.
+
+    Raises :class:`DamagedMetadataError` for a folder whose ``zarr.json`` is
+    not JSON (truncated, overwritten): most likely one of our stores, damaged,
+    which must not be taken for "no store here" (a folder of frames, say).
+    """
     path = Path(path)
-    if not (path / "zarr.json").is_file():
+    metadata = path / "zarr.json"
+    if not metadata.is_file():
         return None
+    try:
+        json.loads(metadata.read_bytes())
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise DamagedMetadataError(path, exc) from None
     try:
         return zarr.open_group(str(path), mode="r").attrs.get("stst_store")
     except Exception:  # unreadable or not a group: not one of ours
@@ -408,7 +429,13 @@ class StimulusStore:
         """
         path = Path(path)
         if path.exists():
-            if not is_store(path):
+            try:
+                ours = is_store(path)
+            except DamagedMetadataError:
+                if not overwrite:
+                    raise
+                ours = True  # a store whose metadata is lost: replacing it is the only way out, and what --overwrite asks for
+            if not ours:
                 raise STSTError(f"{path} exists and is not a stimulus store; refusing to overwrite it. Choose another output path.")
             if not overwrite:
                 raise STSTError(f"{path} already holds a stimulus store; pass overwrite=True to replace it")
@@ -604,7 +631,7 @@ class StimulusStore:
             try:
                 values[index] = array[index]
             except Exception:  # noqa: BLE001 - zarr and its codecs raise many kinds for a damaged file
-                pass
+                settle_zarr()  # the other chunks of that read still in flight end here, not at exit
         return values
 
     def verify(self) -> None:
@@ -681,6 +708,7 @@ class StimulusStore:
         except (KeyError, IndexError, STSTError):
             raise
         except Exception as exc:  # noqa: BLE001 - zarr and its codecs raise many kinds for one cause: a damaged file
+            settle_zarr()  # the other chunks of that read still in flight end here, not with asyncio's complaints at exit
             raise STSTError(
                 f"{self.path} is damaged: its {name} cannot be read ({type(exc).__name__}: {exc}); "
                 f"repair it with the same synth command and --repair, or make it again with --overwrite"
@@ -694,6 +722,7 @@ class StimulusStore:
             try:
                 array = dataset[name].load()
             except Exception as exc:  # noqa: BLE001 - as in _read: a damaged chunk file
+                settle_zarr()
                 raise STSTError(
                     f"{self.path} is damaged: its {name} cannot be read ({type(exc).__name__}: {exc}); "
                     f"repair it with the same synth command and --repair, or make it again with --overwrite"

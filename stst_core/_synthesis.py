@@ -131,6 +131,7 @@ class Synthesizer:
             return self._synthesize(output, overwrite=overwrite, repair=repair, progress=progress)
 
     def _synthesize(self, output: Path, *, overwrite: bool, repair: bool, progress: bool) -> StimulusStore:
+        _remove_abandoned_siblings(output)  # the scratch store of a killed repair, the new store of a killed overwrite
         if output.exists() and not overwrite:
             if not is_store(output):
                 raise STSTError(f"{output} exists and is not a stimulus store; refusing to overwrite it. Choose another output path.")
@@ -182,7 +183,6 @@ class Synthesizer:
             raise STSTError(
                 f"{store.path} is damaged and has no checksums (it was made by an earlier version), so a repair cannot be checked; make it again with --overwrite"
             )
-        _remove_abandoned_siblings(store.path)
         scratch_path = store.path.with_name(f".{store.path.name}.repairing-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         try:
             scratch = self.create_store(scratch_path, overwrite=False)

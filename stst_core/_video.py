@@ -65,7 +65,7 @@ from PIL import Image
 
 from stst_core._device import check_memory
 from stst_core._errors import VideoError
-from stst_core._files import atomic_output
+from stst_core._files import atomic_folder, atomic_output
 
 __all__ = ["Video", "read_video", "write_video", "video_format"]
 
@@ -561,10 +561,9 @@ def write_video(
         - ``gif``: one 256-colour palette per frame, looping forever; the
           rate becomes ``100 / round(100 / fps)``, at most 50.
         - ``png-dir``: ``frame_00000.png``, ... and ``meta.json`` (the fps)
-          in the folder ``path``; lossless (8 bits). Earlier frames of that
-          name beyond the new last one are removed; other files are left
-          alone, but a folder holding other images is refused, since they
-          would be read as frames.
+          in the folder ``path``; lossless (8 bits). The folder is written
+          under a hidden name and then replaces an earlier export whole, so
+          it is never half-written; a folder holding anything else is refused.
         - ``npz``: ``frames``, float32 ``(T, H, W, C)``, and ``fps``; lossless.
         - ``npy``: float32 ``(T, H, W, C)``; lossless, without the fps.
     lossless : bool
@@ -951,18 +950,16 @@ def _animated_png(video: Video) -> bytes:
 
 
 def _write_frame_folder(video: Video, folder: Path) -> None:
-    if folder.exists() and not folder.is_dir():
-        raise VideoError(f"{folder}: is a file, but frames are written into a folder; pick another path")
-    folder.mkdir(exist_ok=True)
-    others = sorted(file.name for file in folder.iterdir() if file.suffix.lower() in IMAGE_SUFFIXES and not _FRAME_NAME.fullmatch(file.name))
-    if others:
-        raise VideoError(f"{folder}: already holds other images ({', '.join(others[:3])}), which would be read back as frames; write to a new or empty folder")
-    for index, pixels in enumerate(video.to_uint8()):
-        with atomic_output(folder / f"frame_{index:05d}.png", ".part") as tmp:
-            Image.fromarray(pixels[..., 0] if video.channels == 1 else pixels).save(tmp, format="PNG")
-    for file in folder.iterdir():
-        match = _FRAME_NAME.fullmatch(file.name)
-        if match and int(match[1]) >= video.num_frames:
-            file.unlink()
-    with atomic_output(folder / _META_NAME, ".part") as tmp:
-        tmp.write_text(json.dumps({"fps": video.fps}) + "\n")
+    if folder.exists():
+        if not folder.is_dir():
+            raise VideoError(f"{folder}: is a file, but frames are written into a folder; pick another path")
+        others = sorted(file.name for file in folder.iterdir() if not (_FRAME_NAME.fullmatch(file.name) or file.name == _META_NAME))
+        if others:
+            raise VideoError(
+                f"{folder}: already holds files that are not an exported video's ({', '.join(others[:3])}); "
+                "a frame folder is replaced whole, so write to a new or empty folder"
+            )
+    with atomic_folder(folder) as building:
+        for index, pixels in enumerate(video.to_uint8()):
+            Image.fromarray(pixels[..., 0] if video.channels == 1 else pixels).save(building / f"frame_{index:05d}.png", format="PNG")
+        (building / _META_NAME).write_text(json.dumps({"fps": video.fps}) + "\n")

@@ -99,6 +99,10 @@ def test_bad_inputs_leave_the_store_untouched(videos, tmp_path):
     not_a_store = tmp_path / "notes"
     not_a_store.mkdir()
     assert "not an activation store" in run("extract", videos[0], "-o", not_a_store, *analytic).output
+    metadata = out / "zarr.json"
+    metadata.write_bytes(metadata.read_bytes()[:-40])  # cut short: a damaged store, not "no store here"
+    snapshot = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    refused(run("extract", videos[2], "-o", out, *analytic), r"is damaged: its metadata .*zarr\.json cannot be read .*removed and extracted again")
 
 
 def test_crop_fits_clips_of_other_shapes_into_one_store(videos, tmp_path):

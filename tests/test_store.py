@@ -224,13 +224,20 @@ def damaged(tmp_path):
     store = STPSSynthesizer({"content": clip}, seed=0).synthesize(tmp_path / "s.zarr", progress=False)
 
     def damage(frame: int, how: str):
+        if how == "metadata":  # the store's own zarr.json, cut short
+            metadata = store.path / "zarr.json"
+            metadata.write_bytes(metadata.read_bytes()[:100])
+            return
         chunk = store.path / "video" / "c" / str(frame) / "0" / "0" / "0"
         chunk.unlink() if how == "deleted" else chunk.write_bytes(b"\x00garbage")
 
     return clip, store, damage
 
 
-@pytest.mark.parametrize("how, says", [("deleted", r"video frame\(s\) 1 of 4 are missing"), ("truncated", "its video cannot be read")])
+@pytest.mark.parametrize(
+    "how, says",
+    [("deleted", r"video frame\(s\) 1 of 4 are missing"), ("truncated", "its video cannot be read"), ("metadata", r"its metadata .*zarr\.json cannot be read")],
+)
 def test_a_damaged_complete_store_is_refused_by_every_reader(damaged, tmp_path, how, says):
     from stst_core.testing import assert_cli_error
     from stst_stps import STPSSynthesizer
@@ -248,6 +255,27 @@ def test_a_damaged_complete_store_is_refused_by_every_reader(damaged, tmp_path, 
         STPSSynthesizer({"content": clip}, seed=0).synthesize(store.path, progress=False)
     remade = STPSSynthesizer({"content": clip}, seed=0).synthesize(store.path, overwrite=True, progress=False)
     remade.verify()
+
+
+def test_a_chunk_that_cannot_be_decoded_leaves_no_read_in_flight(tmp_path):
+    """zarr reads a frame's chunks concurrently: the others must end with the error, not at exit ("Task was destroyed but it is pending!")."""
+    import asyncio
+
+    from zarr.core.sync import _get_loop  # zarr's own event loop, where its reads run
+
+    from stst_stps import STPSSynthesizer
+
+    clip = Video(torch.rand(3, 64, 16, 16, generator=torch.Generator().manual_seed(0)), fps=10)
+    store = STPSSynthesizer({"content": clip}, seed=0).synthesize(tmp_path / "s.zarr", progress=False)
+    (store.path / "video" / "c" / "0" / "0" / "0" / "0").write_bytes(b"\x00garbage")
+
+    async def in_flight():
+        return [task for task in asyncio.all_tasks() if task is not asyncio.current_task() and not task.done()]
+
+    for read in (lambda: store.video(), lambda: store.verify()):
+        with pytest.raises(STSTError, match="is damaged"):
+            read()
+        assert asyncio.run_coroutine_threadsafe(in_flight(), _get_loop()).result() == []
 
 
 def test_a_complete_store_records_checksums_and_an_altered_frame_is_caught(damaged):
@@ -435,6 +463,32 @@ def test_a_damaged_running_store_is_refused_at_resume_and_repaired_bit_for_bit(h
     assert repaired.complete and repaired.damage() == {}
     assert_same_run(path, reference)
     assert not list(tmp_path.glob(".s.zarr.repairing-*"))
+
+
+def test_a_repair_killed_at_any_write_is_finished_by_the_next_run(half_done, tmp_path):
+    import subprocess
+
+    from stst_core.testing import assert_same_run
+
+    make, half, reference = half_done
+    with recorded_writes() as writes:
+        shutil.copytree(half, tmp_path / "counted.zarr")
+        _break(tmp_path / "counted.zarr", "deleted frame")
+        make().synthesize(tmp_path / "counted.zarr", repair=True, progress=False)
+    for kill_at in (1, len(writes) // 2, len(writes) - 1):  # in the scratch run's creation, its run, the copy and resume
+        path = tmp_path / f"killed-at-{kill_at}.zarr"
+        shutil.copytree(half, path)
+        _break(path, "deleted frame")
+        with kill_after_writes(kill_at), pytest.raises(SimulatedKill):
+            make().synthesize(path, repair=True, progress=False)
+        assert not StimulusStore(path).complete  # nothing the repair left half-done is taken for a finished run
+        finished = subprocess.Popen(["true"])
+        finished.wait()
+        abandoned = path.with_name(f".{path.name}.repairing-{finished.pid}-0123abcd")  # what a SIGKILL would leave
+        shutil.copytree(half, abandoned)
+        make().synthesize(path, repair=True, progress=False)
+        assert_same_run(path, reference)
+        assert not abandoned.exists()
 
 
 def test_a_running_store_is_not_repaired_from_a_run_that_does_not_reproduce_it(half_done, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 
@@ -318,21 +319,43 @@ def test_frame_folder_is_read_in_natural_order(tmp_path):
     assert levels.tolist() == [20 * index for index in range(12)]
 
 
-def test_rewriting_a_frame_folder_drops_stale_frames_only(tmp_path, video):
+def test_rewriting_a_frame_folder_replaces_it_whole(tmp_path, video):
     folder = write_video(video, tmp_path / "frames")
-    (folder / "notes.txt").write_text("mine")
 
     write_video(video.select(num_frames=3), folder, fps=12)
 
-    assert sorted(file.name for file in folder.iterdir()) == [
-        "frame_00000.png",
-        "frame_00001.png",
-        "frame_00002.png",
-        "meta.json",
-        "notes.txt",
-    ]
+    assert sorted(file.name for file in folder.iterdir()) == ["frame_00000.png", "frame_00001.png", "frame_00002.png", "meta.json"]
     assert json.loads((folder / "meta.json").read_text()) == {"fps": 12.0}
     assert read_video(folder).num_frames == 3
+    assert sorted(file.name for file in tmp_path.iterdir()) == ["frames"]  # nothing hidden left beside it
+
+
+def test_a_frame_folder_that_fails_halfway_leaves_the_old_one_whole(tmp_path, video, monkeypatch):
+    folder = write_video(video, tmp_path / "frames")
+    before = {file.name: file.read_bytes() for file in folder.iterdir()}
+    saved = []
+    real_save = Image.Image.save
+
+    def disk_fills_at_the_third_frame(self, fp, *args, **kwargs):
+        saved.append(fp)
+        if len(saved) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(fp))
+        return real_save(self, fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", disk_fills_at_the_third_frame)
+    with pytest.raises(OSError) as caught:
+        write_video(video.select(num_frames=3), folder, fps=12)
+    assert caught.value.filename == str(folder)  # the folder the user named, not the hidden one
+    assert {file.name: file.read_bytes() for file in folder.iterdir()} == before
+    assert sorted(file.name for file in tmp_path.iterdir()) == ["frames"]
+
+
+def test_writing_into_a_folder_of_other_files_is_refused(tmp_path, video):
+    folder = write_video(video, tmp_path / "frames")
+    (folder / "notes.txt").write_text("mine")
+    with raises_naming(folder, "notes.txt"):
+        write_video(video, folder)
+    assert (folder / "notes.txt").read_text() == "mine"
 
 
 def test_writing_into_a_folder_of_other_images_is_refused(tmp_path, video):

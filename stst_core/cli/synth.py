@@ -78,7 +78,7 @@ def _synth_options(function):
             click.option(
                 "--repair",
                 is_flag=True,
-                help="Mend a damaged complete OUTPUT: make the run again and replace only its damaged frames and arrays, if the re-made run reproduces the recorded checksums.",
+                help="Mend a damaged OUTPUT (complete or unfinished): make the run again as far as it had got and replace only its damaged frames, arrays and checkpoint, if the re-made run reproduces the recorded checksums; an unfinished run then resumes.",
             ),
             quiet_option,
         ]
