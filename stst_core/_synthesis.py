@@ -37,7 +37,7 @@ import time
 import uuid
 import warnings
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -68,7 +68,13 @@ class Synthesizer:
         none is given.
     target_roles
         Roles of extra target videos beyond ``"content"``; the CLI offers each
-        as ``--<role> PATH`` (underscores become dashes).
+        as ``--<role> PATH`` (underscores become dashes) and reads it with
+        :meth:`read_target`, with ``target_help[role]`` as its help (default:
+        "Video for the ROLE target").
+    setting_options
+        Settings (config keys) the CLI offers as options of their own, key →
+        help: ``{"model": "A learned model to sample from"}`` makes
+        ``--model VALUE`` mean ``--set model=VALUE``.
     quick_preset, quick_overrides
         A preset and ``--set`` overrides for a run of seconds on a few small
         frames, for the conformance suite.
@@ -79,6 +85,8 @@ class Synthesizer:
     presets: ClassVar[Mapping[str, Path]] = {}
     default_preset: ClassVar[str | None] = None
     target_roles: ClassVar[tuple[str, ...]] = ()
+    target_help: ClassVar[Mapping[str, str]] = {}
+    setting_options: ClassVar[Mapping[str, str]] = {}
     # settings for a run of seconds on a clip of a few small frames: the conformance
     # suite (stst_core.testing.check_synthesizer) runs every registered synthesizer with them
     quick_preset: ClassVar[str | None] = None
@@ -110,6 +118,18 @@ class Synthesizer:
 
     def config_dict(self) -> dict[str, Any]:
         return to_dict(self.config)
+
+    @classmethod
+    def read_target(cls, role: str, path: Path, *, content: Video, read: Callable[[Path], Video], start: int, stride: int) -> Video:
+        """The ``role`` target from the file a user named, for the input ``content``.
+
+        Default: ``read(path)``, a video read with the command's frame and size
+        options (``--start``, ``--frames``, ``--stride``, ``--size``,
+        ``--crop``), as the input was. A method whose target is not a video
+        file (an occlusion mask in the reference's format) reads it here, at
+        the input's frames ``start, start + stride, ...``.
+        """
+        return read(path)
 
     # -- running ---------------------------------------------------------------------
 

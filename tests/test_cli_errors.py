@@ -32,6 +32,7 @@ VALID = {
     "prednet eval": ["{clip}", "--condition", "natural={clip}"],
     "prednet train": ["{clip}", "-o", "{out}/prednet.safetensors"],
     "present": ["{store}"],
+    "recover": ["{clip}", "--mask-type", "region", "-o", "{out}/r.zarr"],
     "synth stgconvnet": ["{clip}", "-o", "{out}/s.zarr"],
     "synth stps": ["{clip}", "-o", "{out}/s.zarr"],
     "synth stst": ["{clip}", "-o", "{out}/s.zarr"],
@@ -54,6 +55,8 @@ MISSING_FILE = [
     ("prednet eval", ["{missing}", "--condition", "natural={clip}"]),
     ("prednet train", ["{missing}", "-o", "{out}/prednet.safetensors"]),
     ("present", ["{missing}"]),
+    ("recover", ["{missing}", "--mask-type", "region", "-o", "{out}/r.zarr"]),
+    ("recover", ["{clip}", "--mask", "{missing}.npy", "-o", "{out}/r.zarr"]),
     ("synth stgconvnet", ["{missing}", "-o", "{out}/s.zarr"]),
     ("synth stps", ["{missing}", "-o", "{out}/s.zarr"]),
     ("synth stst", ["{missing}", "-o", "{out}/s.zarr"]),
@@ -87,6 +90,9 @@ BAD_SETTING = [
     ("synth stps", ["{clip}", "-o", "{out}/s.zarr", "--size", "100000"], "--size"),
     ("synth stst", ["{clip}", "-o", "{out}/s.zarr", "--set", "weights.spatial_style=nan"], "finite"),
     ("synth two-stream", ["{clip}", "-o", "{out}/s.zarr", "--set", "weights.dynamics=1e39"], "float32"),
+    ("recover", ["{clip}", "-o", "{out}/r.zarr"], "--mask-type"),
+    ("recover", ["{clip}", "--mask-type", "blobs", "-o", "{out}/r.zarr"], "blobs"),
+    ("recover", ["{clip}", "--mask-type", "region", "--mask-ratio", "1", "-o", "{out}/r.zarr"], "--mask-ratio"),
 ]
 
 

@@ -1,10 +1,12 @@
 """STGConvNet: the reference's networks and padding, Langevin and learning against hand computations, exact resume."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
 
-from stst_core import ConfigError, Video
+from stst_core import ConfigError, StimulusStore, STSTError, Video
 from stst_core.testing import check_synthesizer
 from stst_stgconvnet import ARCHITECTURES, EnergyNet, Layer, STGConvNetSynthesizer, from_model, langevin, learning_loss, same_padding, to_model
 from stst_stgconvnet.energy import plan
@@ -196,10 +198,17 @@ def test_the_references_mat_masks_read_as_occluded_frames(tmp_path):
     mask = read_mask(tmp_path / "m.mat", (3, 6, 5))  # the first 3 of its 4 frames
     assert mask.shape == (3, 6, 5) and mask.dtype == torch.bool
     assert int(mask[1].sum()) == 4 and bool(mask[1, 1:3, 2:4].all()) and not mask[0].any() and not mask[2].any()
-    with pytest.raises(ConfigError, match=r"the mask is 6x5 \(HxW\) but the video 8x8; read the video at the mask's size"):
-        read_mask(tmp_path / "m.mat", (3, 8, 8))
-    with pytest.raises(ConfigError, match="has 4 frames but the video 9; read fewer frames"):
+    assert torch.equal(read_mask(tmp_path / "m.mat", (2, 6, 5), start=1, stride=2), mask_frames(masks)[[1, 3]])  # as the video's frames
+    doubled = read_mask(tmp_path / "m.mat", (4, 12, 5))  # drawn on squashed frames: each axis resized on its own
+    assert torch.equal(doubled, mask_frames(masks).repeat_interleave(2, dim=1))
+    with pytest.raises(ConfigError, match=r"has 4 frames but the video 9; read fewer frames \(--frames 4\)"):
         read_mask(tmp_path / "m.mat", (9, 6, 5))
+    with pytest.raises(ConfigError, match=r"has 4 frames but the video 2 \(frames 1\.\.4 of the source\)"):
+        read_mask(tmp_path / "m.mat", (2, 6, 5), start=1, stride=3)
+
+
+def mask_frames(masks: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(masks.any(axis=3).transpose(2, 0, 1).copy())
 
 
 def test_the_shipped_region_and_missing_frame_masks_are_what_the_fact_sheet_says(shared_data_dir):
@@ -251,3 +260,143 @@ def test_generated_masks_occlude_the_ratio_asked_for_reproducibly(kind):
         assert torch.allclose(per_frame, per_frame[0]) and not torch.equal(mask[0], mask[1])
     with pytest.raises(ConfigError, match="strictly between 0 and 1"):
         generate_mask(kind, (12, 20, 20), ratio=1.0)
+
+
+# -- recovery ----------------------------------------------------------------------------
+
+
+RECOVERY_QUICK = ("iterations=3", "langevin_steps=2", "chains=2", "snapshot_every=3", "checkpoint_every=2")
+
+
+def test_recovery_keeps_the_synthesizer_contract_resume_is_exact(tmp_path):
+    cls = STGConvNetSynthesizer
+    check_synthesizer(
+        cls,
+        drifting_grating(),
+        tmp_path,
+        preset="recovery",
+        overrides=(*RECOVERY_QUICK, "mask_type=salt-and-pepper"),
+        bad_overrides=("mask_type=blobs", "mask_ratio=1", "mask_ratio=nan"),
+    )
+
+
+def test_a_recovery_store_holds_the_recovered_video_the_chains_the_mask_and_the_error(tmp_path):
+    from stst_stgconvnet.masks import generate_mask, mask_video
+    from stst_stgconvnet.recovery import recovery_error
+
+    cls = STGConvNetSynthesizer
+    clip = drifting_grating()
+    mask = generate_mask("region", (8, 16, 16), ratio=0.25, seed=3)
+    occluded = clip.frames.clone()
+    occluded[:, mask] = 0.0  # what the camera saw: the occluded pixels' values are unknown to the method
+    config = cls.resolve("recovery", overrides=list(RECOVERY_QUICK))
+    store = cls({"content": Video(occluded, fps=10), "mask": mask_video(mask, 10), "truth": clip}, config, seed=0).synthesize(
+        tmp_path / "r.zarr", progress=False
+    )
+    recovered = store.video()
+    assert store.samples is None and recovered.shape == clip.shape
+    visible = ~mask.expand_as(clip.frames)
+    np.testing.assert_allclose(recovered.frames[visible].numpy(), occluded[visible].numpy(), atol=1e-6)  # seen pixels are kept
+    assert not torch.allclose(recovered.frames[~visible], occluded[~visible])  # the occluded ones were filled in
+    assert store.array("chains").shape == (2, 8, 3, 16, 16) and np.isfinite(store.array("chains").values).all()
+    np.testing.assert_array_equal(store.array("mask").values, mask.float().numpy())
+    error = store.loss_history().sel(term="recovery_error").values
+    assert error[-1] == pytest.approx(recovery_error(recovered.frames, clip.frames, mask), rel=1e-5)
+    with pytest.raises(STSTError, match="target 'mask': different frames"):  # another mask is another run
+        cls({"content": Video(occluded, fps=10), "mask": mask_video(~mask, 10), "truth": clip}, config, seed=0).synthesize(store.path, progress=False)
+
+
+def test_recovery_input_errors_come_before_anything_is_written(tmp_path):
+    from stst_stgconvnet.masks import generate_mask, mask_video
+
+    cls = STGConvNetSynthesizer
+    clip = drifting_grating()
+    config = cls.resolve("recovery", overrides=list(RECOVERY_QUICK))
+    mask = generate_mask("salt-and-pepper", (8, 16, 16), seed=0)
+    cases = [
+        ({"mask": mask_video(mask[:4], 10)}, config, "the mask is 4 frames of 16x16 but the input 8 frames of 16x16"),
+        ({"truth": clip}, config, "give a mask"),
+        ({"mask": mask_video(mask, 10), "truth": clip.select(num_frames=4)}, config, "the truth is 4 frames"),
+        ({"mask": mask_video(mask, 10)}, cls.resolve("recovery", overrides=[*RECOVERY_QUICK, "mask_type=region"]), "not both"),
+    ]
+    for extra, cfg, says in cases:
+        with pytest.raises(ConfigError, match=says):
+            cls({"content": clip, **extra}, cfg, seed=0).synthesize(tmp_path / "r.zarr", progress=False)
+        assert not (tmp_path / "r.zarr").exists()
+
+
+def test_stst_recover_from_a_mask_file_and_a_generated_one(tmp_path):
+    from stst_core import write_video
+    from stst_core.testing import assert_cli_error, run_cli
+
+    clip = drifting_grating()
+    clip_path = write_video(clip, tmp_path / "clip.npz")
+    quick = [f"--set={o}" for o in RECOVERY_QUICK]
+    result = run_cli("recover", clip_path, "--mask-type", "region", "--mask-ratio", "0.25", "-o", tmp_path / "g.zarr", *quick, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "wrote" in result.output and re.search(r"recovery error \d+\.\d\d: mean \|recovered - truth\| over the occluded", result.output)
+    assert StimulusStore(tmp_path / "g.zarr").config["mask_type"] == "region"
+    mask = np.zeros((8, 16, 16), bool)
+    mask[:, 4:8, 4:8] = True
+    np.save(tmp_path / "m.npy", mask)
+    result = run_cli("recover", clip_path, "--mask", tmp_path / "m.npy", "-o", tmp_path / "f.zarr", *quick, "--quiet")
+    assert result.exit_code == 0 and "recovery error" not in result.output, result.output  # no truth, no score
+    np.testing.assert_array_equal(StimulusStore(tmp_path / "f.zarr").array("mask").values, mask)
+    assert_cli_error("recover", clip_path, "--mask", tmp_path / "m.npy", "--mask-type", "region", "-o", tmp_path / "x.zarr", says=["not both"])
+    np.save(tmp_path / "short.npy", mask[:3])
+    assert_cli_error("recover", clip_path, "--mask", tmp_path / "short.npy", "-o", tmp_path / "x.zarr", says=["has 3 frames but the video 8"])
+    np.save(tmp_path / "none.npy", np.zeros_like(mask))
+    assert_cli_error("recover", clip_path, "--mask", tmp_path / "none.npy", "-o", tmp_path / "x.zarr", says=["occludes no pixel"])
+    assert not (tmp_path / "x.zarr").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind, ratio", [("salt-and-pepper", 0.5), ("region", 0.16)])
+def test_recovery_of_a_drifting_grating_beats_temporal_interpolation(tmp_path, kind, ratio):
+    """A world with a known truth: what a learned model fills in is closer to the hidden grating than interpolation in time."""
+    from stst_stgconvnet.masks import generate_mask
+    from stst_stgconvnet.recovery import recovery_error, temporal_interpolation
+
+    t = torch.linspace(0, 1, 32)
+    clip = Video(torch.stack([torch.stack([(torch.sin(12 * t[None, :] - 0.8 * k) * torch.ones(32, 1) + 1) / 2] * 3) for k in range(16)], 1), fps=10)
+    mask = generate_mask(kind, (16, 32, 32), ratio=ratio, seed=0)
+    # the grating moves 0.8 rad a frame: a pixel's nearest visible frames see other phases, so interpolation in time blurs it
+    interpolated = recovery_error(temporal_interpolation(clip.frames, mask), clip.frames, mask)
+    cls = STGConvNetSynthesizer
+    config = cls.resolve("recovery", overrides=["iterations=40", "chains=1", f"mask_type={kind}", f"mask_ratio={ratio}", "checkpoint_every=40"])
+    store = cls({"content": clip}, config, seed=0).synthesize(tmp_path / "r.zarr", progress=False)
+    error = store.loss_history().sel(term="recovery_error").values
+    assert error[-1] < 0.8 * interpolated, (error[::5], interpolated)
+    assert error[-1] < 0.6 * error[0]  # learned, not a lucky start
+
+
+def test_a_learned_model_samples_new_chains_without_learning(tmp_path):
+    from safetensors.torch import load_file
+
+    from stst_core import write_video
+    from stst_core.testing import assert_cli_error, run_cli
+
+    clip_path = write_video(drifting_grating(), tmp_path / "clip.npz")
+    quick = [f"--set={o}" for o in STGConvNetSynthesizer.quick_overrides]
+    assert run_cli("synth", "stgconvnet", clip_path, "-o", tmp_path / "learned.zarr", *quick, "--quiet").exit_code == 0
+    result = run_cli("synth", "stgconvnet", clip_path, "-o", tmp_path / "sampled.zarr", "--model", tmp_path / "learned.zarr", *quick, "--seed", "5", "--quiet")
+    assert result.exit_code == 0, result.output
+    learned, sampled = StimulusStore(tmp_path / "learned.zarr"), StimulusStore(tmp_path / "sampled.zarr")
+    weights = [load_file(store.path / "model.safetensors") for store in (learned, sampled)]
+    assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])  # the model as it was learned
+    data_score = sampled.loss_history().sel(term="data_score").values
+    assert np.ptp(data_score) == 0 and np.ptp(learned.loss_history().sel(term="data_score").values) > 0  # fixed weights: the data's score stays
+    assert not torch.equal(sampled.video(0).frames, learned.video(0).frames)  # new chains
+    write_video(drifting_grating(frames=4), tmp_path / "short.npz")
+    assert_cli_error(
+        "synth",
+        "stgconvnet",
+        tmp_path / "short.npz",
+        "-o",
+        tmp_path / "x.zarr",
+        "--model",
+        tmp_path / "learned.zarr",
+        says=["was learned on 8 frames of 16x16", "--frames 8"],
+    )
+    assert_cli_error("synth", "stgconvnet", clip_path, "-o", tmp_path / "x.zarr", "--model", tmp_path / "nothing.safetensors", says=["no such model file"])
+    assert not (tmp_path / "x.zarr").exists()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .energy import ARCHITECTURES
+from .masks import MASK_TYPES
 
 
 @dataclass
@@ -29,6 +30,11 @@ class STGConvNetConfig:
     init_std: float = 0.001  # weights ~ N(0, init_std²), biases 0
     snapshot_every: int = 10  # iterations between the kept frames of the chains
     checkpoint_every: int = 10
+    model: str | None = None  # a learned model (model.safetensors of an earlier run) to sample from: the weights stay fixed
+    # recovery from a generated mask (a mask file is the "mask" target instead); the input is then its own truth
+    mask_type: Literal["salt-and-pepper", "region", "missing-frames"] | None = None
+    mask_ratio: float = 0.5  # of the pixels, of each frame's area, or of the frames
+    mask_seed: int = 0
 
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
@@ -42,3 +48,7 @@ class STGConvNetConfig:
                 raise ValueError(f"{key} must be a positive finite number, got {value}")
         if not 0 <= self.beta1 < 1:
             raise ValueError(f"beta1 must lie in [0, 1), got {self.beta1}")
+        if self.mask_type is not None and self.mask_type not in MASK_TYPES:
+            raise ValueError(f"mask_type must be one of {', '.join(MASK_TYPES)}, got {self.mask_type!r}")
+        if not (math.isfinite(self.mask_ratio) and 0 < self.mask_ratio < 1):
+            raise ValueError(f"mask_ratio must lie strictly between 0 and 1, got {self.mask_ratio}")

@@ -21,14 +21,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stst_core import ConfigError
+from stst_core import ConfigError, Video
 
 MASK_TYPES = ("salt-and-pepper", "region", "missing-frames")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
-def read_mask(path: str | Path, shape: tuple[int, int, int]) -> torch.Tensor:
-    """The mask in ``path`` for a video of ``shape`` ``(T, H, W)``: its first ``T`` frames, checked to fit."""
+def read_mask(path: str | Path, shape: tuple[int, int, int], *, start: int = 0, stride: int = 1) -> torch.Tensor:
+    """The mask in ``path`` for a video of ``shape`` ``(T, H, W)``, checked to fit.
+
+    A mask with more frames than the video is taken to cover the whole source
+    video: its frames ``start, start + stride, ...`` are kept, as the video's
+    were. A mask of another frame size is resized to the video's
+    (nearest neighbour, each axis on its own): the reference draws its masks on
+    frames squashed to a square (``boats_mask128.mat`` for a 320x240 clip).
+    """
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: no such mask file or folder")
@@ -41,14 +48,29 @@ def read_mask(path: str | Path, shape: tuple[int, int, int]) -> torch.Tensor:
     else:
         raise ConfigError(f"{path}: a mask is a .mat, .npy or .npz file or a folder of images, not {path.suffix or 'a file without suffix'}")
     frames, height, width = shape
-    if values.shape[1:] != (height, width):
-        raise ConfigError(
-            f"{path}: the mask is {values.shape[1]}x{values.shape[2]} (HxW) but the video {height}x{width}; read the video at the mask's size "
-            f"(--size, then --crop {values.shape[1]}x{values.shape[2]}) or give a mask of the video's"
-        )
-    if len(values) < frames:
-        raise ConfigError(f"{path}: the mask has {len(values)} frames but the video {frames}; read fewer frames (--frames {len(values)})")
-    return check_mask(torch.from_numpy(values[:frames].copy()), str(path))
+    if len(values) != frames:
+        last = start + (frames - 1) * stride
+        if len(values) <= last:
+            raise ConfigError(
+                f"{path}: the mask has {len(values)} frames but the video {frames}"
+                + (f" (frames {start}..{last} of the source)" if start or stride > 1 else "")
+                + f"; read fewer frames (--frames {len(values)}) or give a mask of every frame"
+            )
+        values = values[start : last + 1 : stride]
+    mask = torch.from_numpy(np.ascontiguousarray(values))
+    if mask.shape[1:] != (height, width):
+        mask = torch.nn.functional.interpolate(mask[None].float(), size=(height, width), mode="nearest")[0] > 0.5
+    return check_mask(mask, str(path))
+
+
+def mask_video(mask: torch.Tensor, fps: float, channels: int = 3) -> Video:
+    """A mask ``(T, H, W)`` as a video target (1 = occluded in every channel), the form a synthesizer's targets take."""
+    return Video(mask[None].expand(channels, *mask.shape).float().contiguous(), fps=fps, source="mask")
+
+
+def mask_of(video: Video) -> torch.Tensor:
+    """The boolean mask ``(T, H, W)`` of a mask video (:func:`mask_video`)."""
+    return video.frames.amax(dim=0) > 0.5
 
 
 def _read_mat(path: Path) -> np.ndarray:

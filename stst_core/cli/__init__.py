@@ -20,6 +20,7 @@ from .._files import describe_os_error
 from .._plugins import plugin_host
 from . import backbones, compare, export, extract, losses, options, plugins, synth, weights
 from .options import *  # noqa: F403 - the shared options (options.__all__) are part of this package's API
+from .synth import synth_command
 
 
 class STSTGroup(click.Group):
@@ -92,7 +93,7 @@ def build_cli() -> click.Group:
     return cli
 
 
-__all__ = ["build_cli", "cli", "main", *options.__all__]
+__all__ = ["build_cli", "cli", "main", "synth_command", *options.__all__]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -100,6 +100,18 @@ class SynthGroup(click.Group):
         return _make_command(registry.get(name).name, registry.get(name).factory)
 
 
+def synth_command(name: str) -> click.Command:
+    """The ``stst synth NAME`` command of a registered synthesizer.
+
+    For a plugin command that runs a synthesizer with options of its own
+    (``stst recover`` is ``stst synth stgconvnet`` with mask options): take
+    its ``params`` and call it with ``ctx.invoke(command, **values)``, so that
+    loading, checking, resuming and the messages are the synth command's.
+    """
+    entry = get_registry("synthesizers").get(name)
+    return _make_command(entry.name, entry.factory)
+
+
 def _make_command(name: str, cls) -> click.Command:
     roles = getattr(cls, "target_roles", ())
 
@@ -126,8 +138,11 @@ def _make_command(name: str, cls) -> click.Command:
         overwrite,
         repair,
         quiet,
-        **roles_given,
+        **extra,
     ):
+        roles_given = {role: extra.pop(role) for role in roles}
+        # a setting offered as an option is an override like --set KEY=VALUE, after the others
+        overrides = (*overrides, *(f"{key}={value}" for key, value in extra.items() if value is not None))
         config = cls.resolve(preset, config_file, overrides)
         if show_config:
             click.echo(f"# stst synth {name} --preset {preset or cls.default_preset}" + "".join(f" --set {o}" for o in overrides))
@@ -144,7 +159,7 @@ def _make_command(name: str, cls) -> click.Command:
         targets = {"content": load(input_path)}
         for role in roles:
             if roles_given.get(role):
-                targets[role] = load(roles_given[role])
+                targets[role] = cls.read_target(role, roles_given[role], content=targets["content"], read=load, start=start, stride=stride)
         synthesizer = cls(targets, config, seed=seed, device=device)
         resuming = output.exists() and not overwrite
         was_complete = resuming and is_store(output) and StimulusStore(output).complete
@@ -166,7 +181,10 @@ def _make_command(name: str, cls) -> click.Command:
         samples = f"{store.samples} samples of " if store.samples else ""
         click.echo(f"{verb} {store.path}: {samples}{frames} frames of {height}x{width}, status {store.status}")
 
-    for role in roles:
+    for key, text in reversed(list(getattr(cls, "setting_options", {}).items())):
+        command = click.option("--" + key.replace("_", "-"), key, help=f"{text} (the setting {key}).")(command)
+    for role in reversed(roles):
         flag = "--" + role.replace("_", "-")
-        command = click.option(flag, role, type=click.Path(path_type=Path), help=f"Video for the {role.replace('_', ' ')} target (default: INPUT).")(command)
+        text = getattr(cls, "target_help", {}).get(role) or f"Video for the {role.replace('_', ' ')} target (default: INPUT)."
+        command = click.option(flag, role, type=click.Path(path_type=Path), help=text)(command)
     return command
