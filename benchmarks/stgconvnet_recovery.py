@@ -19,7 +19,7 @@ Usage::
     python benchmarks/stgconvnet_recovery.py --quick --out recovery.json
     python benchmarks/stgconvnet_recovery.py --skip-stgconvnet   # the baselines at 150x150, in seconds
 
-``--quick`` is a CPU-sized setting (24 frames at 64x64, 60 iterations),
+``--quick`` is a CPU-sized setting (24 frames at 64x64, 15 iterations),
 under 15 minutes on 2 cores; without it the paper's size is used with the
 preset's iterations. The data folder is ``--data`` (default
 ``STST_TEST_DATA``, else ``../shared/data`` beside the repository).
@@ -47,7 +47,7 @@ METHODS = ("temporal-interpolation", "telea", "stgconvnet")
 # Table 1 of the paper, in the order of MASKS
 PAPER = {"stgconvnet": [5.30, 6.35, 6.73], "mrf_l1": [10.11, 12.29, 15.01], "mrf_l2": [12.83, 13.18, 13.77]}
 FULL = {"frames": 70, "crop": 150, "iterations": None}
-QUICK = {"frames": 24, "crop": 64, "iterations": 60}
+QUICK = {"frames": 24, "crop": 64, "iterations": 15}
 
 
 def read_clip(path: Path, frames: int, crop: int) -> tuple[Video, int]:

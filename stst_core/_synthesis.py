@@ -75,6 +75,11 @@ class Synthesizer:
         Settings (config keys) the CLI offers as options of their own, key →
         help: ``{"model": "A learned model to sample from"}`` makes
         ``--model VALUE`` mean ``--set model=VALUE``.
+    many_inputs
+        Whether the method learns from several input videos (STGConvNet): the
+        CLI then takes ``INPUT...`` (files, or folders of video files) and
+        passes them as the targets ``content``, ``content.1``, ``content.2``…
+        (:meth:`input_role`); :attr:`inputs` lists them in order.
     quick_preset, quick_overrides
         A preset and ``--set`` overrides for a run of seconds on a few small
         frames, for the conformance suite.
@@ -87,6 +92,7 @@ class Synthesizer:
     target_roles: ClassVar[tuple[str, ...]] = ()
     target_help: ClassVar[Mapping[str, str]] = {}
     setting_options: ClassVar[Mapping[str, str]] = {}
+    many_inputs: ClassVar[bool] = False
     # settings for a run of seconds on a clip of a few small frames: the conformance
     # suite (stst_core.testing.check_synthesizer) runs every registered synthesizer with them
     quick_preset: ClassVar[str | None] = None
@@ -95,7 +101,8 @@ class Synthesizer:
     def __init__(self, targets: Mapping[str, Video], config: Any = None, *, seed: int = 0, device: str | torch.device = "cpu"):
         if "content" not in targets:
             raise ConfigError(f"{self.name}: targets need a 'content' video (the input)")
-        unknown = sorted(set(targets) - {"content", *self.target_roles})
+        inputs = {self.input_role(i) for i in range(len(targets))} if self.many_inputs else {"content"}
+        unknown = sorted(set(targets) - inputs - set(self.target_roles))
         if unknown:
             raise ConfigError(f"{self.name}: unknown target role(s) {unknown}; known: content, {', '.join(self.target_roles)}")
         self.targets = dict(targets)
@@ -118,6 +125,20 @@ class Synthesizer:
 
     def config_dict(self) -> dict[str, Any]:
         return to_dict(self.config)
+
+    @staticmethod
+    def input_role(index: int) -> str:
+        """The target role of the ``index``-th input video: ``content``, then ``content.1``, ``content.2``…"""
+        return "content" if index == 0 else f"content.{index}"
+
+    @property
+    def inputs(self) -> list[Video]:
+        """The input videos in order: ``content`` and, for a method with :attr:`many_inputs`, the others."""
+        videos, index = [], 0
+        while self.input_role(index) in self.targets:
+            videos.append(self.targets[self.input_role(index)])
+            index += 1
+        return videos
 
     @classmethod
     def read_target(cls, role: str, path: Path, *, content: Video, read: Callable[[Path], Video], start: int, stride: int) -> Video:

@@ -363,7 +363,9 @@ def test_recovery_of_a_drifting_grating_beats_temporal_interpolation(tmp_path, k
     # the grating moves 0.8 rad a frame: a pixel's nearest visible frames see other phases, so interpolation in time blurs it
     interpolated = recovery_error(temporal_interpolation(clip.frames, mask), clip.frames, mask)
     cls = STGConvNetSynthesizer
-    config = cls.resolve("recovery", overrides=["iterations=40", "chains=1", f"mask_type={kind}", f"mask_ratio={ratio}", "checkpoint_every=40"])
+    config = cls.resolve(
+        "recovery", overrides=["architecture=ST", "iterations=40", "chains=1", f"mask_type={kind}", f"mask_ratio={ratio}", "checkpoint_every=40"]
+    )
     store = cls({"content": clip}, config, seed=0).synthesize(tmp_path / "r.zarr", progress=False)
     error = store.loss_history().sel(term="recovery_error").values
     assert error[-1] < 0.8 * interpolated, (error[::5], interpolated)
@@ -399,4 +401,31 @@ def test_a_learned_model_samples_new_chains_without_learning(tmp_path):
         says=["was learned on 8 frames of 16x16", "--frames 8"],
     )
     assert_cli_error("synth", "stgconvnet", clip_path, "-o", tmp_path / "x.zarr", "--model", tmp_path / "nothing.safetensors", says=["no such model file"])
+    assert not (tmp_path / "x.zarr").exists()
+
+
+def test_one_model_learns_from_several_videos_with_chains_for_each(tmp_path):
+    from stst_core import write_video
+    from stst_core.testing import assert_cli_error, run_cli
+
+    folder = tmp_path / "videos"
+    write_video(drifting_grating(), folder / "a.npz")
+    write_video(Video(drifting_grating().frames.flip(1), fps=10), folder / "b.npz")  # drifting the other way
+    quick = [f"--set={o}" for o in STGConvNetSynthesizer.quick_overrides]  # 2 chains
+    result = run_cli("synth", "stgconvnet", folder, "-o", tmp_path / "both.zarr", *quick, "--quiet")
+    assert result.exit_code == 0 and "4 samples of 8 frames" in result.output, result.output
+    store = StimulusStore(tmp_path / "both.zarr")
+    assert sorted(store.targets) == ["content", "content.1"] and store.targets["content.1"]["source"].endswith("b.npz")
+    assert store.array("snapshots").sizes["sample"] == 4
+    one = STGConvNetSynthesizer({"content": drifting_grating()}, STGConvNetSynthesizer.resolve("fast", overrides=list(STGConvNetSynthesizer.quick_overrides)))
+    one.prepare()
+    both = STGConvNetSynthesizer({"content": drifting_grating(), "content.1": Video(drifting_grating().frames.flip(1), fps=10)}, one.config)
+    both.prepare()
+    assert both.observed.shape[0] == 2 and both.mean == pytest.approx(one.mean)  # one scalar mean over every video
+    write_video(drifting_grating(frames=4), tmp_path / "short.npz")
+    assert_cli_error(
+        "synth", "stgconvnet", folder / "a.npz", tmp_path / "short.npz", "-o", tmp_path / "x.zarr", says=["input 2", "4 frames of 16x16", "--frames"]
+    )
+    assert_cli_error("recover", folder / "a.npz", folder / "b.npz", "--mask-type", "region", "-o", tmp_path / "x.zarr", says=["one video; got 2 inputs"])
+    assert_cli_error("synth", "stps", folder / "a.npz", folder / "b.npz", "-o", tmp_path / "x.zarr", says=["stps makes a stimulus from one INPUT, got 2"])
     assert not (tmp_path / "x.zarr").exists()

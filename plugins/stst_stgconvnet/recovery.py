@@ -1,9 +1,13 @@
 """Recovering occluded videos: the error the STGConvNet paper reports, and two baselines to compare with.
 
-Xie, Zhu & Wu (CVPR 2017, section 5.3 and Table 1) measure recovery as the
-mean absolute difference, on the 0-255 scale, between the recovered and the
-true video over the occluded entries only (the visible ones are given, so
-counting them would only dilute the error). :func:`recovery_error` computes it.
+Xie, Zhu & Wu (CVPR 2017, Table 1) measure recovery as the mean absolute
+difference between the recovered and the true video over the occluded entries
+only (the visible ones are given, so counting them would only dilute the
+error), "on the 0-255 scale"; they do not publish the normalisation.
+:func:`recovery_error` takes the videos as read, ``255 · x`` for ``x`` in
+[0, 1], with no per-frame stretch (the dynamic generator of the same group
+stretches each frame to [-1, 1] first, which inflates a low-contrast
+frame's error).
 
 The baselines need no learning, and show what a recovery must beat:
 

@@ -56,6 +56,7 @@ class STGConvNetSynthesizer(OptimizedSynthesizer):
         "mask": "Occlusion mask to recover INPUT from (1 = occluded): a .mat file as the reference's, .npy/.npz (T, H, W[, C]), or a folder of images.",
         "truth": "The unoccluded video, to score a recovery (with a generated mask_type: INPUT).",
     }
+    many_inputs = True  # one model of several videos, with `chains` chains for each
     setting_options: ClassVar[dict[str, str]] = {
         "model": "Sample new chains from this learned model (a store of an earlier run, or its model.safetensors) without learning"
     }
@@ -74,7 +75,7 @@ class STGConvNetSynthesizer(OptimizedSynthesizer):
 
     @property
     def samples(self) -> int | None:
-        return None if self.recovering else int(self.config.chains)
+        return None if self.recovering else int(self.config.chains) * len(self.inputs)
 
     @property
     def recovering(self) -> bool:
@@ -82,14 +83,22 @@ class STGConvNetSynthesizer(OptimizedSynthesizer):
 
     def prepare(self) -> None:
         content = self.targets["content"]
-        frames = content.frames[None].to(self.device, torch.float32)
+        for index, video in enumerate(self.inputs[1:], 1):
+            if video.shape != content.shape:
+                raise ConfigError(
+                    f"input {index + 1} ({video.source}) is {_shape(video)} but the first ({content.source}) {_shape(content)}; "
+                    "one model learns from videos of one size: read them with the same --frames, --size and --crop"
+                )
+        if self.recovering and len(self.inputs) > 1:
+            raise ConfigError(f"a recovery fills in one video; got {len(self.inputs)} inputs")
+        frames = torch.stack([video.frames for video in self.inputs]).to(self.device, torch.float32)
         self.mask = self._mask()
         self.truth = self._truth()
         if self.mask is not None:
             self.visible = ~self.mask[None, None].to(self.device).expand_as(frames)
             self.mean = float(frames[self.visible].double().mean()) * 255.0  # what is seen is all there is
         else:
-            self.mean = float(content.frames.double().mean()) * 255.0  # one scalar, as the reference
+            self.mean = float(frames.double().mean()) * 255.0  # one scalar over every video, as the reference
         self.learned = self._learned_model()
         if self.learned is not None:
             self.mean = float(self.learned[1]["training"]["mean"])  # the model's units are its training video's
@@ -148,7 +157,9 @@ class STGConvNetSynthesizer(OptimizedSynthesizer):
         snapshots = self.units_total // cfg.snapshot_every
         arrays = {
             "loss": Array(("iteration", "term"), (self.units_total, len(self.terms())), chunks=(self.commit_every, len(self.terms()))),
-            "snapshots": Array(("snapshot", "sample", "channel", "y", "x"), (snapshots, cfg.chains, content.channels, content.height, content.width)),
+            "snapshots": Array(
+                ("snapshot", "sample", "channel", "y", "x"), (snapshots, cfg.chains * len(self.inputs), content.channels, content.height, content.width)
+            ),
         }
         if self.recovering:  # written once, at the end
             arrays["chains"] = Array(("sample", "time", "channel", "y", "x"), (cfg.chains, content.num_frames, content.channels, content.height, content.width))
@@ -166,7 +177,8 @@ class STGConvNetSynthesizer(OptimizedSynthesizer):
         if self.learned is not None:
             self.net.load_state_dict(self.learned[0])
         # the chains start from the reference distribution q = N(0, σ²), as PaddleEBM does (ZZ: N(0, 1), the same at σ = 1)
-        chains = torch.randn((self.config.chains, *self.observed.shape[1:]), generator=self.rng) * self.config.sigma
+        count = self.config.chains * len(self.inputs)  # each video's chains in turn: sample v·chains + i is video v's
+        chains = torch.randn((count, *self.observed.shape[1:]), generator=self.rng) * self.config.sigma
         state = {"net": self.net.state_dict(), "adam": self._adam().state_dict(), "chains": chains}
         if self.recovering:  # occluded entries start at the visible mean (0 in the model's units)
             state["recovered"] = torch.where(self.visible, self.observed, torch.zeros_like(self.observed)).cpu()
@@ -229,7 +241,7 @@ class STGConvNetSynthesizer(OptimizedSynthesizer):
             store.path / MODEL_FILE,
             architecture="stgconvnet",
             options={"architecture": cfg.architecture, "size": list(self.net.size)},
-            data=[self.targets["content"]],
+            data=self.inputs,
             training={"mean": self.mean, **{key: getattr(cfg, key) for key in ("iterations", "chains", "langevin_steps", "step_size", "sigma", "lr", "beta1")}},
         )
 

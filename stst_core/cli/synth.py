@@ -100,6 +100,21 @@ class SynthGroup(click.Group):
         return _make_command(registry.get(name).name, registry.get(name).factory)
 
 
+def _expand_folders(paths) -> list[Path]:
+    """The inputs, a folder of video files standing for its files in name order (a folder of frames is one video)."""
+    from .._video import ARRAY_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES
+
+    inputs = []
+    for path in map(Path, paths):
+        if path.is_dir() and not any(f.suffix.lower() in IMAGE_SUFFIXES for f in path.iterdir()):
+            files = sorted(f for f in path.iterdir() if f.suffix.lower() in VIDEO_SUFFIXES + ARRAY_SUFFIXES and not f.name.startswith("."))
+            if files:
+                inputs += files
+                continue
+        inputs.append(path)
+    return inputs
+
+
 def synth_command(name: str) -> click.Command:
     """The ``stst synth NAME`` command of a registered synthesizer.
 
@@ -116,12 +131,12 @@ def _make_command(name: str, cls) -> click.Command:
     roles = getattr(cls, "target_roles", ())
 
     @click.command(name=name, help=(cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else None)
-    @click.argument("input_path", metavar="INPUT", required=False, type=click.Path(path_type=Path))
+    @click.argument("input_paths", metavar="INPUT..." if cls.many_inputs else "INPUT", nargs=-1, type=click.Path(path_type=Path))
     @_synth_options
     @click.pass_context
     def command(
         ctx,
-        input_path,
+        input_paths,
         output,
         preset,
         config_file,
@@ -148,15 +163,18 @@ def _make_command(name: str, cls) -> click.Command:
             click.echo(f"# stst synth {name} --preset {preset or cls.default_preset}" + "".join(f" --set {o}" for o in overrides))
             click.echo(config_toml(config), nl=False)
             return
-        if input_path is None:
-            raise click.MissingParameter(ctx=ctx, param=next(p for p in ctx.command.params if p.name == "input_path"))
+        if not input_paths:
+            raise click.MissingParameter(ctx=ctx, param=next(p for p in ctx.command.params if p.name == "input_paths"))
+        inputs = _expand_folders(input_paths)
+        if len(inputs) > 1 and not cls.many_inputs:
+            raise click.UsageError(f"{name} makes a stimulus from one INPUT, got {len(inputs)}: {', '.join(map(str, inputs[:3]))}", ctx=ctx)
         if output is None:
             raise click.UsageError("Missing option '-o' / '--output'.", ctx=ctx)
 
         def load(path):
             return read_video(path, start=start, num_frames=frames, stride=stride, size=size, crop=crop, fps=fps)
 
-        targets = {"content": load(input_path)}
+        targets = {cls.input_role(i): load(path) for i, path in enumerate(inputs)}
         for role in roles:
             if roles_given.get(role):
                 targets[role] = cls.read_target(role, roles_given[role], content=targets["content"], read=load, start=start, stride=stride)
