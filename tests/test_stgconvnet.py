@@ -44,7 +44,7 @@ def test_the_reference_architectures_have_the_reference_feature_shapes(architect
 
 
 def test_the_built_network_outputs_the_planned_shape():
-    for architecture, size in [("ST", (9, 20, 18)), ("FC_S", (6, 12, 12))]:
+    for architecture, size in [("ST", (9, 20, 18)), ("ST_small", (16, 39, 48)), ("FC_S", (6, 12, 12))]:
         net = EnergyNet(ARCHITECTURES[architecture], size)
         assert tuple(net(torch.zeros(2, 3, *size)).shape[1:]) == net.output_shape
 
@@ -142,7 +142,7 @@ def test_a_run_writes_chains_as_samples_histories_snapshots_and_the_learned_mode
     for chain in range(2):  # the last snapshot is taken at the end: the middle frame of each chain as stored
         np.testing.assert_array_equal(snapshots.values[-1, chain], store.video(chain).frames[:, 4].numpy())
     state, card = load_model(store.path / "model.safetensors", architecture="stgconvnet")
-    assert card["options"] == {"architecture": "ST", "size": [8, 16, 16]} and set(state) == {
+    assert card["options"] == {"architecture": "ST_small", "size": [8, 16, 16]} and set(state) == {
         f"convolutions.{i}.{p}" for i in range(3) for p in ("weight", "bias")
     }
 
@@ -169,7 +169,7 @@ def test_a_model_learned_from_a_drifting_grating_samples_its_motion_and_frequenc
 
     target = grating(0.8)
     cls = STGConvNetSynthesizer
-    config = cls.resolve("fast", overrides=["iterations=40", "chains=2", "checkpoint_every=40"])
+    config = cls.resolve("fast", overrides=["architecture=ST", "iterations=40", "chains=2", "checkpoint_every=40"])
     store = cls({"content": target}, config, seed=0).synthesize(tmp_path / "s.zarr", progress=False)
     noise = Video(torch.rand(3, 16, 32, 32, generator=torch.Generator().manual_seed(0)), fps=10)
 

@@ -19,7 +19,7 @@ from .masks import MASK_TYPES
 class STGConvNetConfig:
     """Every setting of a run; see the STGConvNet tutorial."""
 
-    architecture: Literal["ST", "FC_S", "FC_S_large"] = "FC_S_large"
+    architecture: Literal["ST", "ST_small", "FC_S", "FC_S_large"] = "FC_S_large"
     iterations: int = 500  # learning iterations (the reference's epochs), the units of progress
     chains: int = 3  # persistent Langevin chains: the store's samples
     langevin_steps: int = 20  # per iteration
