@@ -168,13 +168,12 @@ def store_kind(path: str | Path) -> str | None:
     if not metadata.is_file():
         return None
     try:
-        json.loads(metadata.read_bytes())
+        node = json.loads(metadata.read_bytes())  # a group's attributes are in its zarr.json: one parse, no zarr machinery
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
         raise DamagedMetadataError(path, exc) from None
-    try:
-        return zarr.open_group(str(path), mode="r").attrs.get("stst_store")
-    except Exception:  # unreadable or not a group: not one of ours
-        return None
+    if not isinstance(node, dict) or node.get("node_type") != "group" or not isinstance(node.get("attributes"), dict):
+        return None  # an array, or some other JSON: not one of ours
+    return node["attributes"].get("stst_store")
 
 
 def is_store(path: str | Path) -> bool:
@@ -708,11 +707,15 @@ class StimulusStore:
         except (KeyError, IndexError, STSTError):
             raise
         except Exception as exc:  # noqa: BLE001 - zarr and its codecs raise many kinds for one cause: a damaged file
-            settle_zarr()  # the other chunks of that read still in flight end here, not with asyncio's complaints at exit
-            raise STSTError(
-                f"{self.path} is damaged: its {name} cannot be read ({type(exc).__name__}: {exc}); "
-                f"repair it with the same synth command and --repair, or make it again with --overwrite"
-            ) from None
+            raise self._unreadable(name, exc) from None
+
+    def _unreadable(self, name: str, exc: Exception) -> STSTError:
+        """The error for array ``name`` whose chunk file cannot be decoded, once zarr's other reads of it have ended."""
+        settle_zarr()  # the other chunks of that read still in flight end here, not with asyncio's complaints at exit
+        return STSTError(
+            f"{self.path} is damaged: its {name} cannot be read ({type(exc).__name__}: {exc}); "
+            f"repair it with the same synth command and --repair, or make it again with --overwrite"
+        )
 
     def array(self, name: str) -> xr.DataArray:
         """One of the store's arrays (a history or evaluation), loaded, with its coordinates (checked against the manifest)."""
@@ -722,11 +725,7 @@ class StimulusStore:
             try:
                 array = dataset[name].load()
             except Exception as exc:  # noqa: BLE001 - as in _read: a damaged chunk file
-                settle_zarr()
-                raise STSTError(
-                    f"{self.path} is damaged: its {name} cannot be read ({type(exc).__name__}: {exc}); "
-                    f"repair it with the same synth command and --repair, or make it again with --overwrite"
-                ) from None
+                raise self._unreadable(name, exc) from None
         if self.complete:
             self._check(name, array.values)
         return array

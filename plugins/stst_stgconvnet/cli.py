@@ -18,8 +18,6 @@ def recover_command() -> click.Command:
         """Recover the occluded pixels of INPUT (or inpaint a background) with a model learned from its visible pixels."""
         if values["mask"] is None and mask_type is None:
             raise click.UsageError("say what is occluded: --mask FILE (a .mat, .npy, .npz or a folder of images) or --mask-type TYPE")
-        if values["mask"] is not None and mask_type is not None:
-            raise click.UsageError("give --mask FILE or --mask-type TYPE, not both")
         if mask_type is not None:  # a generated mask is part of the configuration: recorded, and checked at resume
             values["overrides"] = (f"mask_type={mask_type}", f"mask_ratio={mask_ratio}", f"mask_seed={mask_seed}", *values["overrides"])
         values["preset"] = values["preset"] or "recovery"

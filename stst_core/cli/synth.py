@@ -199,10 +199,10 @@ def _make_command(name: str, cls) -> click.Command:
         samples = f"{store.samples} samples of " if store.samples else ""
         click.echo(f"{verb} {store.path}: {samples}{frames} frames of {height}x{width}, status {store.status}")
 
-    for key, text in reversed(list(getattr(cls, "setting_options", {}).items())):
+    for key, text in reversed(list(cls.setting_options.items())):
         command = click.option("--" + key.replace("_", "-"), key, help=f"{text} (the setting {key}).")(command)
     for role in reversed(roles):
         flag = "--" + role.replace("_", "-")
-        text = getattr(cls, "target_help", {}).get(role) or f"Video for the {role.replace('_', ' ')} target (default: INPUT)."
+        text = cls.target_help.get(role) or f"Video for the {role.replace('_', ' ')} target (default: INPUT)."
         command = click.option(flag, role, type=click.Path(path_type=Path), help=text)(command)
     return command
