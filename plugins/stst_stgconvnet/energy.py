@@ -127,6 +127,9 @@ class EnergyNet(nn.Module):
         self.pads = [pads for *_, pads, _ in steps]
         self.convolutions = nn.ModuleList(nn.Conv3d(i, o, kernel, stride=layer.stride) for (i, o, kernel, _, _), layer in zip(steps, layers))
         self.output_shape = (steps[-1][1], *steps[-1][4])
+        # channels-last 3-D convolutions are about twice as fast on a CPU (0.25 s against 0.51 s for a Langevin
+        # step of FC_S on 24x64x64, 2 cores): weights kept so, inputs converted in forward
+        self.to(memory_format=torch.channels_last_3d)
 
     def reset(self, generator: torch.Generator, std: float) -> None:
         """The reference's initialisation: weights ~ N(0, std²), biases 0 (drawn from ``generator``)."""
@@ -139,6 +142,7 @@ class EnergyNet(nn.Module):
         """The top layer's responses ``(B, C, T', H', W')``."""
         if tuple(y.shape[2:]) != self.size:
             raise ConfigError(f"this energy network was built for {self.size} (t, y, x) videos, got {tuple(y.shape[2:])}")
+        y = y.contiguous(memory_format=torch.channels_last_3d)
         for conv, pads in zip(self.convolutions, self.pads):
             y = F.relu(conv(F.pad(y, pads)))
         return y
