@@ -46,7 +46,7 @@ _LAZY = {
     "._comparison": ("Selection", "compare", "plot_comparison", "to_rsatoolbox"),
     "._learned": ("card_path", "data_fingerprints", "fit", "load_model", "save_model"),
     "._metrics": ("Metric", "check_comparable", "create_metric", "create_metrics", "evaluate_metrics", "list_metrics", "read_stimulus"),
-    "._optim": ("LBFGS", "NGD", "Adam", "Stepper", "make_stepper", "minimize", "value_and_grad"),
+    "._optim": ("LBFGS", "NGD", "Adam", "Stepper", "make_stepper", "minimize", "value_and_grad", "warmup_cosine"),
     "._report": ("contact_sheet", "loss_curves", "pick_frames", "save_figure"),
     "._store": ("Array", "StimulusStore", "StoreLayout", "is_store", "open_store", "toolkit_versions", "video_fingerprint"),
     "._synthesis": ("OptimizedSynthesizer", "RunProgress", "Stream", "Synthesizer", "build_stream", "list_synthesizers"),
@@ -164,6 +164,7 @@ __all__ = [
     "unfold_time",
     "unregister_plugin",
     "value_and_grad",
+    "warmup_cosine",
     "video_fingerprint",
     "write_video",
 ]

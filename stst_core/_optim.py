@@ -31,6 +31,7 @@ sampler is a few lines (``docs/plugins.md``, "A new method").
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import torch
@@ -92,30 +93,63 @@ class NGD(Stepper):
 
 
 class Adam(Stepper):
-    """:class:`torch.optim.Adam` in [0, 1]: its moment estimates are part of the state."""
+    """:class:`torch.optim.Adam` in [0, 1]: its moment estimates are part of the state.
 
-    def __init__(self, x: torch.Tensor, lr: float, **options):
+    ``schedule(step)``, when given, is the learning rate of step ``step``
+    (0, 1, …; e.g. :func:`warmup_cosine`), set before that step; the count of
+    steps taken is part of the state, so a resumed run follows the same
+    schedule. ``options`` go to :class:`torch.optim.Adam` (``betas``, ``eps``).
+    """
+
+    def __init__(self, x: torch.Tensor, lr: float, *, schedule: Callable[[int], float] | None = None, **options):
         super().__init__(x.clamp(0, 1))
         self.x.requires_grad_(True)
         self.optimizer = torch.optim.Adam([self.x], lr=lr, **options)
+        self.schedule = schedule
+        self.steps = 0
 
     def step(self, objective):
+        if self.schedule is not None:
+            for group in self.optimizer.param_groups:
+                group["lr"] = float(self.schedule(self.steps))
         self.x.grad = None
         with torch.enable_grad():
             total, terms = objective(self.x)
             total.backward()
         self.optimizer.step()
+        self.steps += 1
         with torch.no_grad():
             self.x.clamp_(0, 1)
         return total.detach(), terms.detach()
 
     def state_dict(self):
-        return {"x": self.x.detach(), "optimizer": self.optimizer.state_dict()}
+        return {"x": self.x.detach(), "optimizer": self.optimizer.state_dict(), "steps": self.steps}
 
     def load_state_dict(self, state):
         with torch.no_grad():
             self.x.copy_(state["x"])
         self.optimizer.load_state_dict(state["optimizer"])
+        self.steps = int(state.get("steps", 0))
+
+
+def warmup_cosine(lr: float, warmup: int, total: int, floor: float = 0.0) -> Callable[[int], float]:
+    """A learning-rate schedule: a linear warm-up to ``lr`` over ``warmup`` steps, then a half cosine towards 0, never below ``floor``.
+
+    Step ``s < warmup`` has ``lr · (s + 1) / warmup``; after it, with
+    ``e = s − warmup`` of ``total − warmup`` steps, ``lr · (1 + cos(π e / (total − warmup))) / 2``.
+
+    >>> schedule = warmup_cosine(1.0, 2, 6, floor=0.1)
+    >>> [round(schedule(s), 3) for s in range(6)]
+    [0.5, 1.0, 1.0, 0.854, 0.5, 0.146]
+    """
+
+    def schedule(step: int) -> float:
+        if step < warmup:
+            return lr * (step + 1) / warmup
+        decay = max(total - warmup, 1)
+        return max(lr * 0.5 * (1 + math.cos(math.pi * (step - warmup) / decay)), floor)
+
+    return schedule
 
 
 class LBFGS(Stepper):

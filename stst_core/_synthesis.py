@@ -74,7 +74,9 @@ class Synthesizer:
     setting_options
         Settings (config keys) the CLI offers as options of their own, key →
         help: ``{"model": "A learned model to sample from"}`` makes
-        ``--model VALUE`` mean ``--set model=VALUE``.
+        ``--model VALUE`` mean ``--set model=VALUE``; ``setting_flags`` gives
+        an option another name than its key (``{"target_class": "class"}``:
+        ``--class``).
     many_inputs
         Whether the method learns from several input videos (STGConvNet): the
         CLI then takes ``INPUT...`` (files, or folders of video files) and
@@ -92,6 +94,7 @@ class Synthesizer:
     target_roles: ClassVar[tuple[str, ...]] = ()
     target_help: ClassVar[Mapping[str, str]] = {}
     setting_options: ClassVar[Mapping[str, str]] = {}
+    setting_flags: ClassVar[Mapping[str, str]] = {}
     many_inputs: ClassVar[bool] = False
     # settings for a run of seconds on a clip of a few small frames: the conformance
     # suite (stst_core.testing.check_synthesizer) runs every registered synthesizer with them

@@ -17,7 +17,12 @@ FAMILY_MEMBERS = {"timm:*": "timm:test_resnet"}
 # metrics whose value for identical videos is not 0, as they document
 IDENTICAL = {"novelty": 1.0}
 # a setting each method must refuse before writing anything
-BAD_SETTINGS = {"stst": ["color_bins=0", "octaves.0.steps=0"], "two-stream": ["steps=0", "lr=-1"], "stps": ["iterations=0"]}
+BAD_SETTINGS = {
+    "stst": ["color_bins=0", "octaves.0.steps=0"],
+    "two-stream": ["steps=0", "lr=-1"],
+    "stps": ["iterations=0"],
+    "leaps": ["samples=0", "target_class=99999", "prime_layers=['nosuch']"],
+}
 SLOW_BACKBONES = {"mvit_v1_b", "mvit_v2_s", "swin3d_b", "swin3d_s", "s3d", "timesformer"}
 # backbones whose weights files are not bare state dicts: a trained PredNet is a model file with its architecture card
 NOT_STATE_DICT_FILES = {"prednet"}

@@ -200,7 +200,8 @@ def _make_command(name: str, cls) -> click.Command:
         click.echo(f"{verb} {store.path}: {samples}{frames} frames of {height}x{width}, status {store.status}")
 
     for key, text in reversed(list(cls.setting_options.items())):
-        command = click.option("--" + key.replace("_", "-"), key, help=f"{text} (the setting {key}).")(command)
+        flag = "--" + cls.setting_flags.get(key, key).replace("_", "-")
+        command = click.option(flag, key, help=f"{text} (the setting {key}).")(command)
     for role in reversed(roles):
         flag = "--" + role.replace("_", "-")
         text = cls.target_help.get(role) or f"Video for the {role.replace('_', ' ')} target (default: INPUT)."
