@@ -24,8 +24,8 @@ BAD_SETTINGS = {
     "leaps": ["samples=0", "target_class=99999", "prime_layers=['nosuch']"],
 }
 SLOW_BACKBONES = {"mvit_v1_b", "mvit_v2_s", "swin3d_b", "swin3d_s", "s3d", "timesformer"}
-# backbones whose weights files are not bare state dicts: a trained PredNet is a model file with its architecture card
-NOT_STATE_DICT_FILES = {"prednet"}
+# backbones whose weights files are not bare state dicts: a trained PredNet or toy classifier is a model file with its card
+NOT_STATE_DICT_FILES = {"prednet", "toy-classifier", "toy-judge"}
 # MViT takes exactly 16 frames of 224×224: checked on that clip, up to its second block
 LARGE_CLIPS = {name: dict(clip=torch.rand(2, 3, 16, 224, 224), layers=["conv_proj", "blocks.0", "blocks.1"]) for name in ("mvit_v1_b", "mvit_v2_s")}
 

@@ -21,7 +21,7 @@ from stst_leaps import (
     priming_loss,
 )
 
-QUICK = ["backbone=r3d_18", "weights=random", "steps=2", "samples=2", "warmup=1", "jitter=2"]
+QUICK = ["backbone=r3d_18", "weights=random", "diversity_weight=0.05", "steps=2", "samples=2", "warmup=1", "jitter=2"]
 
 
 def clip(frames=4, size=32, seed=0):

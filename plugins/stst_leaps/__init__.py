@@ -30,3 +30,10 @@ __all__ = [
 @hookimpl
 def stst_register_synthesizers(register):
     register("leaps", LEAPSSynthesizer)
+
+
+@hookimpl
+def stst_register_commands(cli):
+    from .cli import leaps_eval_command
+
+    cli.add_command(leaps_eval_command)

@@ -52,7 +52,16 @@ class LEAPSSynthesizer(OptimizedSynthesizer):
     }
     setting_flags: ClassVar[dict[str, str]] = {"target_class": "class"}
     quick_preset = "fast"
-    quick_overrides = ("backbone=r3d_18", "weights=random", "steps=3", "samples=2", "warmup=1", "jitter=2", "checkpoint_every=1")
+    quick_overrides = (
+        "backbone=toy-classifier",
+        "weights=random",
+        "diversity_weight=0.05",
+        "steps=3",
+        "samples=2",
+        "warmup=1",
+        "jitter=2",
+        "checkpoint_every=1",
+    )
 
     @property
     def samples(self) -> int:
