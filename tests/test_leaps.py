@@ -254,3 +254,27 @@ def test_the_command_line_end_to_end(tmp_path):
     store = open_store(tmp_path / "out.zarr")
     assert store.status == "complete" and store.array("video").shape == (2, 8, 3, 32, 32)
     assert store.config["target_class"] == "0" and store.config["backbone"] == "r3d_18"
+
+
+def test_kinetics400_weights_downloaded_over_loopback_invert_by_class_name(file_server, monkeypatch, tmp_path):
+    """The path pretrained weights take: a download (from a loopback server), the checksum, the card's class names."""
+    import hashlib
+
+    import torchvision
+
+    import stst_core
+    import stst_videomodels
+
+    folder, base, requests = file_server
+    model = torchvision.models.get_model("mc3_18")
+    torch.save(model.state_dict(), folder / "weights.pth")
+    prefix = hashlib.sha256((folder / "weights.pth").read_bytes()).hexdigest()[:8]
+    (folder / "weights.pth").rename(folder / f"mc3_18-{prefix}.pth")
+    real = stst_videomodels.MC318.weights_choices[0]
+    served = stst_core.WeightsFile(real.file.name, f"mc3_18-{prefix}.pth", (f"{base}/mc3_18-{prefix}.pth",), prefix)
+    monkeypatch.setattr(stst_videomodels.MC318, "weights_choices", (stst_core.WeightsChoice("kinetics400", real.description, file=served),))
+    synth = make(["backbone=mc3_18", "weights=kinetics400", "target_class=juggling balls"])
+    store = synth.synthesize(tmp_path / "out.zarr", progress=False)
+    assert requests == [f"/mc3_18-{prefix}.pth"] and store.status == "complete"
+    assert synth.net.card.weights == "kinetics400" and synth.target == synth.net.card.classes.index("juggling balls")
+    torch.testing.assert_close(synth.net.net.stem[0].weight, model.stem[0].weight, rtol=0, atol=0)
