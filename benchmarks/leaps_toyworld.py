@@ -3,11 +3,13 @@
 Makes a toy world (``stst toyworld make``), trains its BatchNorm classifier
 and its judge (``stst toyworld train``), then inverts the classifier towards
 each of the four directions with the ``fast`` preset, primed by held-out
-clips of that direction, with the coherence term on (the preset's weight)
-and off. Each run is scored by the judge (top-1), by the direction of its
-mean optical flow, and by its temporal smoothness: ``frame_change``, the
-mean absolute change from one frame to the next (the stimuli's is printed
-too). Prints a table on stderr and one JSON object on stdout.
+clips of that direction, in three variants of the coherence term: the
+preset's (first layer, weight 0.15, no hinge), off, and the paper's placement
+(last layer, weight 0.1, δ 1). Each run is scored by the judge (top-1), by
+the direction of its mean optical flow, and by its temporal smoothness:
+``frame_change``, the mean absolute change from one frame to the next, and
+flicker, the warp error left after following the flow (the stimuli's are
+printed too). Prints a table on stderr and one JSON object on stdout.
 
 Usage::
 
@@ -30,12 +32,19 @@ import torch
 
 from stst_core import format_table, read_video
 
+# the coherence term's variants: settings over the fast preset's
+VARIANTS = {
+    "preset": [],
+    "off": ["coherence_weight=0"],
+    "last-layer": ["coherence_layer=last", "coherence_weight=0.1", "delta=1"],
+}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stimuli", type=int, default=2, help="held-out clips of each direction to prime with")
     parser.add_argument("--seeds", type=int, default=1, help="synthesis seeds per stimulus")
-    parser.add_argument("--coherence", type=float, nargs="+", default=[None, 0.0], help="coherence weights to compare (default: the preset's, and 0)")
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS), help="variants of the coherence term to compare")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="more settings of the fast preset")
     parser.add_argument("--keep", type=Path, help="keep the world, the models and the stores here")
     parser.add_argument("--out", type=Path)
@@ -53,22 +62,20 @@ def main() -> None:
             name: train(world, folder / "models" / f"{name}.safetensors", architecture=name, progress=False) for name in ("toy-classifier", "toy-judge")
         }
         classifier, judge = folder / "models" / "toy-classifier.safetensors", folder / "models" / "toy-judge.safetensors"
-        preset = LEAPSSynthesizer.resolve("fast", overrides=args.overrides).coherence_weight
         rows = []
-        for weight in args.coherence:
-            weight = preset if weight is None else weight
+        for variant in args.variants:
             for direction in DIRECTIONS:
                 for index in range(args.stimuli):
                     path = world / "heldout" / direction / f"{36 + index:04d}.mkv"
                     stimulus = read_video(path)
                     for seed in range(args.seeds):
-                        overrides = [f"weights={classifier}", f"target_class={direction}", f"coherence_weight={weight}", *args.overrides]
+                        overrides = [f"weights={classifier}", f"target_class={direction}", *VARIANTS[variant], *args.overrides]
                         synth = LEAPSSynthesizer({"content": stimulus}, LEAPSSynthesizer.resolve("fast", overrides=overrides), seed=seed)
-                        store = synth.synthesize(folder / "stores" / f"{direction}-{index}-{seed}-coherence{weight}.zarr", overwrite=True, progress=False)
+                        store = synth.synthesize(folder / "stores" / f"{direction}-{index}-{seed}-{variant}.zarr", overwrite=True, progress=False)
                         for row in evaluate(store, [Judge("toy-judge", str(judge))]):
                             rows.append(
                                 {
-                                    "coherence_weight": weight,
+                                    "coherence": variant,
                                     "direction": direction,
                                     "stimulus": index,
                                     "seed": seed,
@@ -81,12 +88,12 @@ def main() -> None:
                                 }
                             )
         summary = []
-        for weight in sorted({r["coherence_weight"] for r in rows}, reverse=True):
+        for variant in args.variants:
             for direction in DIRECTIONS:
-                group = [r for r in rows if r["coherence_weight"] == weight and r["direction"] == direction]
+                group = [r for r in rows if r["coherence"] == variant and r["direction"] == direction]
                 summary.append(
                     {
-                        "coherence_weight": weight,
+                        "coherence": variant,
                         "direction": direction,
                         "samples": len(group),
                         "judge_top1": sum(r["judge_top1"] for r in group) / len(group),
@@ -99,7 +106,7 @@ def main() -> None:
                 )
     table = [
         [
-            s["coherence_weight"],
+            s["coherence"],
             s["direction"],
             s["samples"],
             f"{s['judge_top1']:.0%}",

@@ -161,6 +161,7 @@ def make(overrides=(), videos=None, **kwargs):
         (["target_class=400"], "not among the 400 classes"),
         (["backbone=msoe", "weights=analytic"], "no classifier"),
         (["prime_layers=['nosuch']"], "no layer 'nosuch'"),
+        (["coherence_layer=middle"], "no layer 'middle'"),
         (["priming_weights=[1.0, 2.0]", "prime_layers=['layer1']"], "2 weights for 1 priming layers"),
         (["coherence_layer=logits", "prime_layers=['logits']"], "time axis"),
         (["backbone=nosuch"], "nosuch"),
@@ -170,6 +171,14 @@ def test_bad_settings_are_refused_before_anything_is_written(tmp_path, overrides
     with pytest.raises(ConfigError, match=says):
         make(overrides).synthesize(tmp_path / "out.zarr", progress=False)
     assert not (tmp_path / "out.zarr").exists()
+
+
+@pytest.mark.parametrize(("where", "layer"), [("last", "layer4"), ("first", "layer1"), ("layer2", "layer2")])
+def test_the_coherence_layer_by_keyword_or_name(where, layer):
+    synth = make([f"coherence_layer={where}", "prime_layers=['logits', 'layer1', 'layer2', 'layer4']"])
+    synth.prepare()
+    assert synth.coherence_layer == layer  # logits has no time axis: "first" and "last" skip it
+    assert layer in synth.layers
 
 
 def test_a_stimulus_of_another_size_is_refused(tmp_path):

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from .objective import COHERENCES, SIMILARITIES
 
+COHERENCE_AT = ("last", "first")  # the coherence_layer keywords: that one of the priming layers with a time axis
+
 
 @dataclass
 class LEAPSConfig:
@@ -39,7 +41,7 @@ class LEAPSConfig:
     priming_weights: list[float] | None = None  # λ_l, one per priming layer (None: 1 each)
     priming_weight: float = 1.0  # of L_prim in the objective
     similarity: Literal["jvs", "l1"] = "jvs"
-    coherence_layer: str | None = None  # the layer of R_coh (None: the last priming layer with a time axis)
+    coherence_layer: str = "last"  # the layer of R_coh: a layer's name, or "last" (the paper's) or "first" of the priming layers with a time axis
     coherence: Literal["paper", "released"] = "paper"
     coherence_weight: float = 0.1  # r of R_coh (negative: maximised, as the released code)
     delta: float = 1.0  # the hinge's margin for time steps more than one apart

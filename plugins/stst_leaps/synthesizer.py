@@ -26,7 +26,7 @@ import torch
 
 from stst_core import Adam, BackboneError, ConfigError, OptimizedSynthesizer, RegistryError, WeightsError, create_backbone, warmup_cosine
 
-from .config import LEAPSConfig
+from .config import COHERENCE_AT, LEAPSConfig
 from .objective import BatchNormStatistics, augment, coherence, cross_entropy, image_prior, mean_embedding, priming_loss, weights_of
 
 PRESETS = Path(__file__).parent / "presets"
@@ -89,7 +89,8 @@ class LEAPSSynthesizer(OptimizedSynthesizer):
             raise ConfigError(f"backbone {cfg.backbone} has no classifier (no 'logits' layer): LEAPS inverts a classifier, such as {CLASSIFIERS}")
         self.target = self._class_index()
         layers = cfg.prime_layers if cfg.prime_layers is not None else [name for name in self.net.default_layers if name != "logits"]
-        unknown = [name for name in [*layers, *([cfg.coherence_layer] if cfg.coherence_layer else [])] if name not in self.net.layers]
+        named = [cfg.coherence_layer] if cfg.coherence_layer not in COHERENCE_AT else []
+        unknown = [name for name in [*layers, *named] if name not in self.net.layers]
         if unknown:
             raise ConfigError(f"{cfg.backbone} has no layer {', '.join(map(repr, unknown))}; its layers: {', '.join(self.net.layers)}")
         if not layers:
@@ -99,7 +100,11 @@ class LEAPSSynthesizer(OptimizedSynthesizer):
             self.priming = weights_of(layers, cfg.priming_weights)
         except ValueError as error:
             raise ConfigError(str(error)) from None
-        self.coherence_layer = cfg.coherence_layer or next((name for name in reversed(layers) if "T" in self.net.layers[name].axes), None)
+        if named:
+            self.coherence_layer = named[0]
+        else:
+            timed = [name for name in layers if "T" in self.net.layers[name].axes]
+            self.coherence_layer = (timed[-1] if cfg.coherence_layer == "last" else timed[0]) if timed else None
         if cfg.coherence_weight and (self.coherence_layer is None or "T" not in self.net.layers[self.coherence_layer].axes):
             raise ConfigError(
                 f"the coherence term needs a layer with a time axis; {self.coherence_layer or 'none of the priming layers'} has none: "
