@@ -117,3 +117,29 @@ def nets():
         return cache[name]
 
     return get
+
+
+@pytest.fixture
+def served_mc3_18(file_server, monkeypatch):
+    """mc3_18's ``kinetics400`` weights pointed at a loopback server that holds a fresh model's state dict under a hash-prefixed name.
+
+    Yields ``(model, path, prefix, requests)``: the model whose weights are
+    served, the served file, the prefix of its SHA-256 and the paths requested.
+    """
+    import hashlib
+
+    import torch
+    import torchvision
+
+    import stst_core
+    import stst_videomodels
+
+    folder, base, requests = file_server
+    model = torchvision.models.get_model("mc3_18")
+    torch.save(model.state_dict(), folder / "weights.pth")
+    prefix = hashlib.sha256((folder / "weights.pth").read_bytes()).hexdigest()[:8]
+    path = (folder / "weights.pth").rename(folder / f"mc3_18-{prefix}.pth")
+    real = stst_videomodels.MC318.weights_choices[0]
+    served = stst_core.WeightsFile(real.file.name, path.name, (f"{base}/{path.name}",), prefix)
+    monkeypatch.setattr(stst_videomodels.MC318, "weights_choices", (stst_core.WeightsChoice("kinetics400", real.description, file=served),))
+    yield model, path, prefix, requests

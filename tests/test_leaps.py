@@ -265,23 +265,9 @@ def test_the_command_line_end_to_end(tmp_path):
     assert store.config["target_class"] == "0" and store.config["backbone"] == "r3d_18"
 
 
-def test_kinetics400_weights_downloaded_over_loopback_invert_by_class_name(file_server, monkeypatch, tmp_path):
+def test_kinetics400_weights_downloaded_over_loopback_invert_by_class_name(served_mc3_18, tmp_path):
     """The path pretrained weights take: a download (from a loopback server), the checksum, the card's class names."""
-    import hashlib
-
-    import torchvision
-
-    import stst_core
-    import stst_videomodels
-
-    folder, base, requests = file_server
-    model = torchvision.models.get_model("mc3_18")
-    torch.save(model.state_dict(), folder / "weights.pth")
-    prefix = hashlib.sha256((folder / "weights.pth").read_bytes()).hexdigest()[:8]
-    (folder / "weights.pth").rename(folder / f"mc3_18-{prefix}.pth")
-    real = stst_videomodels.MC318.weights_choices[0]
-    served = stst_core.WeightsFile(real.file.name, f"mc3_18-{prefix}.pth", (f"{base}/mc3_18-{prefix}.pth",), prefix)
-    monkeypatch.setattr(stst_videomodels.MC318, "weights_choices", (stst_core.WeightsChoice("kinetics400", real.description, file=served),))
+    model, _, prefix, requests = served_mc3_18
     synth = make(["backbone=mc3_18", "weights=kinetics400", "target_class=juggling balls"])
     store = synth.synthesize(tmp_path / "out.zarr", progress=False)
     assert requests == [f"/mc3_18-{prefix}.pth"] and store.status == "complete"

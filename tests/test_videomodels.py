@@ -1,6 +1,5 @@
 """torchvision video backbones: layers and shapes, frozen eval, weights files and downloads, input checks, STST."""
 
-import hashlib
 import json
 
 import pytest
@@ -228,15 +227,8 @@ def test_kinetics_weights_offline_say_where_to_put_the_file(monkeypatch, name, f
     assert "weights=<its path>" in message and "weights='random'" in message
 
 
-def test_kinetics_weights_download_verified_by_their_hash_prefix(file_server, monkeypatch):
-    folder, base, requests = file_server
-    model = torchvision.models.get_model("mc3_18")
-    torch.save(model.state_dict(), folder / "weights.pth")
-    prefix = hashlib.sha256((folder / "weights.pth").read_bytes()).hexdigest()[:8]
-    (folder / "weights.pth").rename(folder / f"mc3_18-{prefix}.pth")
-    real = stst_videomodels.MC318.weights_choices[0]
-    served = stst_core.WeightsFile(real.file.name, f"mc3_18-{prefix}.pth", (f"{base}/mc3_18-{prefix}.pth",), prefix)
-    monkeypatch.setattr(stst_videomodels.MC318, "weights_choices", (stst_core.WeightsChoice("kinetics400", real.description, file=served),))
+def test_kinetics_weights_download_verified_by_their_hash_prefix(served_mc3_18):
+    model, path, prefix, requests = served_mc3_18
     net = create_backbone("mc3_18", weights="kinetics400")
     torch.testing.assert_close(net.net.stem[0].weight, model.stem[0].weight, rtol=0, atol=0)
     assert net.card.weights == "kinetics400"
@@ -244,7 +236,7 @@ def test_kinetics_weights_download_verified_by_their_hash_prefix(file_server, mo
     assert requests == [f"/mc3_18-{prefix}.pth"]
     # a file whose digest does not start with the prefix of its name is refused
     (stst_core.cache_dir() / f"mc3_18-{prefix}.pth").unlink()
-    (folder / f"mc3_18-{prefix}.pth").write_bytes(b"tampered")
+    path.write_bytes(b"tampered")
     with pytest.raises(WeightsError, match=f"checksum mismatch.*starting with {prefix}"):
         create_backbone("mc3_18", weights="kinetics400")
 
