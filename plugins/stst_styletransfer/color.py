@@ -19,9 +19,14 @@ distribution of a reference, using the two steps of Pitié et al.:
    colour distribution transfer", CVIU 2007). IDT can stretch the colour
    distribution and exaggerate grain; regrain solves, coarse to fine, for an
    image whose gradients are those of the input while its colours follow the
-   IDT result where the input has texture. See :func:`regrain`.
+   IDT result where the input has texture. See :func:`regrain`: it is the
+   author's current MATLAB ``regrain.m``, which the STST reference ports.
 
 :func:`color_transfer` applies both: ``regrain(image, distribution_transfer(image, reference))``.
+
+With ``mapping="reference"`` the 1-D transfers are the STST reference's
+(``Color_Transfer.py``) and the whole transfer is the reference's; the
+default ``"exact"`` is the toolkit's (see :func:`distribution_transfer`).
 
 Images are ``(3, H, W)`` floating tensors in ``[0, 1]``; image and reference
 may differ in size. Results are ``(3, H, W)`` float32 in ``[0, 1]`` on the
@@ -29,6 +34,10 @@ image's device. Everything is computed in float64 and is deterministic: the
 same input gives a bit-identical output.
 
 The module depends on torch and numpy only.
+
+References: F. Pitié, A. Kokaram, R. Dahyot, "Automated colour grading
+using colour distribution transfer", CVIU 107 (2007); frcs/colour-transfer
+(the author's MATLAB); antoninogreco/STST ``Color_Transfer.py``.
 """
 
 from __future__ import annotations
@@ -40,16 +49,27 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["color_transfer", "distribution_transfer", "regrain", "transfer_rotations"]
+__all__ = ["MAPPINGS", "color_transfer", "distribution_transfer", "regrain", "transfer_rotations"]
 
 BINS = 300  # histogram bins of each 1-D transfer
 RANGE_EPS = 1e-6  # the joint range of a 1-D transfer is [min - eps, max + eps]
-REGRAIN_ITERATIONS = (4, 4, 16, 32, 64, 128, 128)  # per level, level 0 = finest (Pitié's MATLAB)
+REGRAIN_ITERATIONS = (4, 16, 32, 64, 64, 64)  # per level, level 0 = finest (Pitié's regrain.m since a8cbd58; the STST reference)
 REGRAIN_MIN_SIZE = 20  # recurse while both half dimensions are > this
 REGRAIN_RHO = 1 / 5  # relaxation of the regrain iterations
 REGRAIN_EPS = 1e-6  # added to the regrain denominator
 
-_GOLDEN = (1 + math.sqrt(5)) / 2
+MAPPINGS = ("exact", "reference")  # the 1-D transfers of distribution_transfer
+
+# Pitié, Kokaram & Dahyot (2007)'s six "optimal" rotations (three of them reflections), to
+# the six decimals they are printed with (orthogonal to about 1e-6) and used as such by the STST reference
+PITIE_ROTATIONS = (
+    ((1.000000, 0.000000, 0.000000), (0.000000, 1.000000, 0.000000), (0.000000, 0.000000, 1.000000)),
+    ((0.333333, 0.666667, 0.666667), (0.666667, 0.333333, -0.666667), (-0.666667, 0.666667, -0.333333)),
+    ((0.577350, 0.211297, 0.788682), (-0.577350, 0.788668, 0.211352), (0.577350, 0.577370, -0.577330)),
+    ((0.577350, 0.408273, 0.707092), (-0.577350, -0.408224, 0.707121), (0.577350, -0.816497, 0.000029)),
+    ((0.332572, 0.910758, 0.244778), (-0.910887, 0.242977, 0.333536), (-0.244295, 0.333890, -0.910405)),
+    ((0.243799, 0.910726, 0.333376), (0.910699, -0.333174, 0.244177), (-0.333450, -0.244075, 0.910625)),
+)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -66,56 +86,16 @@ def _check_image(x, name: str) -> None:
         raise ValueError(f"{name} contains NaN or infinite values")
 
 
-def _rotation_matrix(axis: np.ndarray, angle: float) -> np.ndarray:
-    """Rotation by ``angle`` (radians) about ``axis`` (Rodrigues' formula)."""
-    k = np.asarray(axis, dtype=np.float64)
-    k = k / np.linalg.norm(k)
-    cross = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
-    return np.eye(3) + math.sin(angle) * cross + (1 - math.cos(angle)) * (cross @ cross)
-
-
 def transfer_rotations() -> torch.Tensor:
-    """The fixed set of 6 rotations used by :func:`distribution_transfer`.
+    """The six rotations of :func:`distribution_transfer`: Pitié et al.'s (2007), as ``(6, 3, 3)`` float64.
 
-    Returns
-    -------
-    torch.Tensor
-        ``(6, 3, 3)`` float64. Each matrix ``R`` is orthogonal with
-        ``det R = +1``; its three rows are the projection axes of one IDT
-        step. ``R[0]`` is the identity (the R, G and B axes).
-
-    Notes
-    -----
-    The 18 projection axes should spread over the sphere of directions, so
-    that every colour direction lies near one of them. The construction uses
-    the symmetry of the icosahedron, whose 15 two-fold symmetry axes (the
-    directions of its edge midpoints) form 5 mutually orthogonal triples,
-    one of which is the coordinate frame when the vertices are the cyclic
-    permutations of ``(0, ±1, ±φ)`` (φ the golden ratio):
-
-    - ``R[0..4]``: rotations by ``k·72°``, ``k = 0..4``, about the vertex
-      axis ``(0, 1, φ)``. This five-fold rotation permutes the 5 orthogonal
-      triples cyclically, so the 15 axes are exactly the icosahedron's
-      two-fold axes: any two of them are at least 36° apart, and every
-      direction is within ~32° of one of them.
-    - ``R[5]``: a luminance/opponent frame: its first axis is the grey axis
-      ``(1, 1, 1)/√3`` (a three-fold axis of the icosahedron, ~21° from the
-      nearest two-fold axes); the other two lie in the chroma plane, at 15°
-      from the three two-fold axes that lie in that plane (which are 60°
-      apart), i.e. as far from them as an orthogonal pair can be.
-
-    No random numbers are involved; the matrices are exact up to rounding.
+    Each matrix's three rows are the projection axes of one IDT step;
+    ``R[0]`` is the identity (the R, G and B axes); three of the others are
+    reflections (determinant −1), which IDT does not mind. They are the
+    printed values, orthogonal to about 1e-6, and ``Rᵀ`` serves as the
+    inverse, as in the reference.
     """
-    vertex_axis = np.array([0.0, 1.0, _GOLDEN])
-    mats = [_rotation_matrix(vertex_axis, k * 2 * math.pi / 5) for k in range(5)]
-    mats[0] = np.eye(3)  # exactly, not up to rounding
-    grey = np.ones(3) / math.sqrt(3)
-    # a two-fold axis of the icosahedron orthogonal to the grey axis
-    in_plane = np.array([_GOLDEN, -1.0, -1 / _GOLDEN]) / 2
-    second = _rotation_matrix(grey, math.radians(15)) @ in_plane
-    third = np.cross(grey, second)
-    mats.append(np.stack([grey, second, third]))
-    return torch.from_numpy(np.stack(mats))
+    return torch.tensor(PITIE_ROTATIONS, dtype=torch.float64)
 
 
 # --------------------------------------------------------------------------- IDT
@@ -196,7 +176,39 @@ def _transfer_1d(x: torch.Tensor, y: torch.Tensor, bins: int = BINS) -> torch.Te
     return low[:, None] + (a + frac * (b - a)) * width[:, None]
 
 
-def distribution_transfer(image: torch.Tensor, reference: torch.Tensor, *, bins: int = BINS, rotations: torch.Tensor | None = None) -> torch.Tensor:
+def _transfer_1d_left_edges(x: torch.Tensor, y: torch.Tensor, bins: int = BINS) -> torch.Tensor:
+    """The STST reference's 1-D transfer of each row of ``x`` onto that row of ``y`` (``Color_Transfer._pdf_transfer_1d``).
+
+    The same bins as :func:`_transfer_1d`, but the transfer function is
+    tabulated at the bins' *left* edges ``e_0 … e_{bins−1}``, each paired with
+    the cumulative count *up to its right* edge: ``T(e_k) = P_y⁻¹(P_x(e_{k+1}))``
+    (``np.interp`` over the cumulative reference counts, flat stretches
+    included), ``T = lo`` where ``P_x(e_{k+1}) ≤ P_y(e_1)`` and ``hi`` where
+    ``P_x(e_{k+1}) ≥ 1``; a value is then interpolated linearly between the
+    left edges. The pairing shifts the mapping by up to one bin: a sample
+    transferred onto itself moves by up to ``(hi − lo)/bins``. Kept to
+    reproduce the reference; computed with NumPy in float64, on the CPU.
+    """
+    device = x.device
+    xs, ys = x.detach().cpu().double().numpy(), y.detach().cpu().double().numpy()
+    out = np.empty_like(xs)
+    for row, (a, b) in enumerate(zip(xs, ys)):
+        low = min(a.min(), b.min()) - RANGE_EPS
+        high = max(a.max(), b.max()) + RANGE_EPS
+        edges = low + (high - low) * np.arange(bins + 1) / bins
+        cum_a, cum_b = np.cumsum(np.histogram(a, edges)[0]), np.cumsum(np.histogram(b, edges)[0])
+        pa, pb = cum_a / cum_a[-1], cum_b / cum_b[-1]
+        left = edges[:-1]
+        table = np.interp(pa, pb, left)
+        table[pa <= pb[0]] = low
+        table[pa >= pb[-1]] = high
+        out[row] = np.interp(a, left, table)
+    return torch.from_numpy(out).to(device)
+
+
+def distribution_transfer(
+    image: torch.Tensor, reference: torch.Tensor, *, bins: int = BINS, rotations: torch.Tensor | None = None, mapping: str = "exact"
+) -> torch.Tensor:
     """Iterative distribution transfer (IDT) of the image's colours onto the reference's.
 
     Parameters
@@ -210,7 +222,12 @@ def distribution_transfer(image: torch.Tensor, reference: torch.Tensor, *, bins:
         Histogram bins of each 1-D transfer (300).
     rotations : torch.Tensor, optional
         ``(K, 3, 3)`` orthogonal matrices, applied in order; default
-        :func:`transfer_rotations` (6 rotations, the first the identity).
+        :func:`transfer_rotations` (Pitié's 6 rotations, the first the identity).
+    mapping : {"exact", "reference"}
+        The 1-D transfer: ``"exact"`` maps the input's quantiles onto the
+        same quantiles of the reference (``_transfer_1d``; a sample onto
+        itself is left as it is); ``"reference"`` is the STST reference's
+        (``_transfer_1d_left_edges``), up to one bin off.
 
     Returns
     -------
@@ -229,11 +246,22 @@ def distribution_transfer(image: torch.Tensor, reference: torch.Tensor, *, bins:
     bins over the joint range ``[min − 1e-6, max + 1e-6]`` of the two
     projected samples, ``T = P_y⁻¹ ∘ P_x`` with linear interpolation. The
     result is clipped to ``[0, 1]``.
+
+    With ``mapping="reference"`` and the default rotations this is the STST
+    reference's ``ColorTransfer.pdf_tranfer``: on the four golden frame pairs
+    of the test suite their float32 outputs are equal, bit for bit. The
+    reference's mapping moves a frame transferred onto itself (by up to
+    0.011–0.025 on those frames, a mean of 2e-4–9e-4); the exact one leaves
+    it as it is, and matches the marginals as closely (Wasserstein distance
+    to the reference's RGB marginals 0.0041–0.0088 against 0.0043–0.0092).
     """
     _check_image(image, "image")
     _check_image(reference, "reference")
     if int(bins) < 1:
         raise ValueError(f"bins must be a positive integer, got {bins!r}")
+    if mapping not in MAPPINGS:
+        raise ValueError(f"mapping must be one of {', '.join(MAPPINGS)}, got {mapping!r}")
+    transfer = _transfer_1d if mapping == "exact" else _transfer_1d_left_edges
     device = image.device
     if rotations is None:
         rotations = transfer_rotations()
@@ -245,7 +273,7 @@ def distribution_transfer(image: torch.Tensor, reference: torch.Tensor, *, bins:
     y = reference.detach().to(device).reshape(3, -1).to(torch.float64)
     for rotation in rotations:
         x_rot = rotation @ x
-        x = x + rotation.T @ (_transfer_1d(x_rot, rotation @ y, int(bins)) - x_rot)
+        x = x + rotation.T @ (transfer(x_rot, rotation @ y, int(bins)) - x_rot)
     return x.clamp_(0, 1).reshape(image.shape).to(torch.float32)
 
 
@@ -261,18 +289,16 @@ def _neighbours(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tens
     return padded[:, 1:-1, 2:], padded[:, 2:, 1:-1], padded[:, 1:-1, :-2], padded[:, :-2, 1:-1]
 
 
-def _regrain_solve(out: torch.Tensor, image: torch.Tensor, colour: torch.Tensor, iterations: int, smoothness: float) -> torch.Tensor:
+def _regrain_solve(out: torch.Tensor, image: torch.Tensor, colour: torch.Tensor, iterations: int, smoothness: float, level: int) -> torch.Tensor:
     """The Jacobi iterations of one level (see :func:`regrain`)."""
-    # gradients of a lightly blurred original, in 0-255 units as Pitié's MATLAB measures them
-    blurred = F.conv2d(F.pad(image[:, None], (2, 2, 2, 2), mode="replicate"), _blur_kernel(image), padding=0)[:, 0]
-    right, down, _, _ = _neighbours(blurred)
-    gradient = (((right - blurred) * 255) ** 2 + ((down - blurred) * 255) ** 2).sum(0, keepdim=True).sqrt()
-    psi = (gradient / 5).clamp(max=1)
-    phi = 30 / (1 + 10 * gradient / smoothness)
+    right, down, left, up = _neighbours(image)
+    gradient = ((right - left) ** 2 + (down - up) ** 2).sum(0, keepdim=True).sqrt()  # central differences, [0, 1] units
+    psi = (256 * gradient / 5).clamp(max=1)
+    phi = 30 * 2.0**-level / (1 + 10 * gradient / smoothness)
     phis = [(p + phi) / 2 for p in _neighbours(phi)]  # right, down, left, up
     # out = (psi·C + Σ phi_k·(out_k − I_k + I)) / (psi + Σ phi_k + eps)·(1 − rho) + rho·out
     # with the parts that do not depend on `out` computed once
-    constant = psi * colour + sum(p * (image - n) for p, n in zip(phis, _neighbours(image)))
+    constant = psi * colour + sum(p * (image - n) for p, n in zip(phis, (right, down, left, up)))
     scale = (1 - REGRAIN_RHO) / (psi + sum(phis) + REGRAIN_EPS)
     for _ in range(iterations):
         gathered = sum(p * n for p, n in zip(phis, _neighbours(out)))
@@ -280,24 +306,17 @@ def _regrain_solve(out: torch.Tensor, image: torch.Tensor, colour: torch.Tensor,
     return out
 
 
-def _blur_kernel(like: torch.Tensor) -> torch.Tensor:
-    """A 5×5 Gaussian (σ = 1) for the gradient measurement."""
-    taps = torch.exp(-((torch.arange(5, dtype=like.dtype, device=like.device) - 2) ** 2) / 2)
-    taps = taps / taps.sum()
-    return (taps[:, None] * taps[None])[None, None]
-
-
 def _resize(a: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(a[None], size=size, mode="bilinear", align_corners=False)[0]
 
 
-def _regrain_rec(out: torch.Tensor, image: torch.Tensor, colour: torch.Tensor, iterations: Sequence[int], smoothness: float) -> torch.Tensor:
+def _regrain_rec(out: torch.Tensor, image: torch.Tensor, colour: torch.Tensor, iterations: Sequence[int], smoothness: float, level: int = 0) -> torch.Tensor:
     height, width = image.shape[1:]
     half = (math.ceil(height / 2), math.ceil(width / 2))
     if len(iterations) > 1 and half[0] > REGRAIN_MIN_SIZE and half[1] > REGRAIN_MIN_SIZE:
-        coarse = _regrain_rec(_resize(out, half), _resize(image, half), _resize(colour, half), iterations[1:], smoothness)
+        coarse = _regrain_rec(_resize(out, half), _resize(image, half), _resize(colour, half), iterations[1:], smoothness, level + 1)
         out = _resize(coarse, (height, width))
-    return _regrain_solve(out, image, colour, iterations[0], smoothness)
+    return _regrain_solve(out, image, colour, iterations[0], smoothness, level)
 
 
 def regrain(image: torch.Tensor, colour: torch.Tensor, *, smoothness: float = 1.0, iterations: Sequence[int] = REGRAIN_ITERATIONS) -> torch.Tensor:
@@ -314,7 +333,7 @@ def regrain(image: torch.Tensor, colour: torch.Tensor, *, smoothness: float = 1.
     smoothness : float
         Smoothness weight (1).
     iterations : sequence of int
-        Iterations per level, level 0 the finest: ``(4, 4, 16, 32, 64, 128, 128)``.
+        Iterations per level, level 0 the finest: ``(4, 16, 32, 64, 64, 64)``.
         Its length bounds the number of levels.
 
     Returns
@@ -324,18 +343,19 @@ def regrain(image: torch.Tensor, colour: torch.Tensor, *, smoothness: float = 1.
 
     Notes
     -----
-    This follows the author's MATLAB implementation (``regrain.m`` of
-    frcs/colour-transfer). Coarse to fine: the output ``O`` starts as ``I``;
-    while there are levels left and both half dimensions ``ceil(H/2)``,
-    ``ceil(W/2)`` are > 20, ``I``, ``C`` and ``O`` are resized (bilinear) to
-    half size, solved there recursively, and the coarse ``O`` is resized back
-    (bilinear) as the starting ``O`` of the finer level. At each level, with
-    ``G`` the original blurred by a 5×5 Gaussian (σ = 1) and its forward
-    differences measured in 0-255 units (replicated borders)::
+    This is the author's MATLAB ``regrain.m`` (frcs/colour-transfer, as
+    revised in a8cbd58, "fixed regrain to better match original papers"),
+    which the STST reference ports line for line. Coarse to fine: the output
+    ``O`` starts as ``I``; while there are levels left and both half
+    dimensions ``ceil(H/2)``, ``ceil(W/2)`` are > 20, ``I``, ``C`` and ``O``
+    are resized (bilinear, no antialiasing) to half size, solved there
+    recursively, and the coarse ``O`` is resized back as the starting ``O``
+    of the finer level. At level ``l`` (0 the finest), with the central
+    differences of ``I`` in [0, 1] units (replicated borders)::
 
-        δ     = 255·sqrt(Σ_c (∂x G)² + (∂y G)²)
-        ψ     = min(1, δ/5)
-        φ     = 30 / (1 + 10·δ/smoothness)
+        δ     = sqrt(Σ_c (∂x I)² + (∂y I)²)
+        ψ     = min(1, 256·δ/5)
+        φ     = 30·2^−l / (1 + 10·δ/smoothness)
         φ_k   = (φ + φ_k-shifted)/2               k = right, down, left, up
 
     and ``iterations[l]`` times, with ρ = 1/5 and ``X_k`` the image seen from
@@ -347,11 +367,6 @@ def regrain(image: torch.Tensor, colour: torch.Tensor, *, smoothness: float = 1.
     colours of ``C``; in flat regions ψ → 0 and ``O`` keeps the differences
     ``O − O_k = I − I_k`` of the input, so the transfer adds no grain there.
     The result is clipped to ``[0, 1]``.
-
-    The Python port used by the STST reference implementation measures δ in
-    [0, 1] units (and scales φ by 2^−level), which makes φ about 255 times
-    stronger: its output keeps nearly the input's colours. This one moves
-    them as the author's does.
     """
     _check_image(image, "image")
     _check_image(colour, "colour")
@@ -371,11 +386,12 @@ def regrain(image: torch.Tensor, colour: torch.Tensor, *, smoothness: float = 1.
 # --------------------------------------------------------------------------- both
 
 
-def color_transfer(image: torch.Tensor, reference: torch.Tensor, *, bins: int = BINS) -> torch.Tensor:
+def color_transfer(image: torch.Tensor, reference: torch.Tensor, *, bins: int = BINS, mapping: str = "exact") -> torch.Tensor:
     """Recolour ``image`` with the colour distribution of ``reference``: IDT, then regrain.
 
     ``color_transfer(image, reference) = regrain(image, distribution_transfer(image, reference))``
-    as STST applies it to each generated frame.
+    as STST applies it to each generated frame; with ``mapping="reference"``
+    it is the STST reference's ``color_transfer``.
 
     Parameters
     ----------
@@ -385,10 +401,12 @@ def color_transfer(image: torch.Tensor, reference: torch.Tensor, *, bins: int = 
         ``(3, H', W')`` floating in ``[0, 1]``: the colour reference (any size).
     bins : int
         Histogram bins of the 1-D transfers (300).
+    mapping : {"exact", "reference"}
+        The 1-D transfer of :func:`distribution_transfer`.
 
     Returns
     -------
     torch.Tensor
         ``(3, H, W)`` float32 in ``[0, 1]`` on the image's device.
     """
-    return regrain(image, distribution_transfer(image, reference, bins=bins))
+    return regrain(image, distribution_transfer(image, reference, bins=bins, mapping=mapping))

@@ -68,6 +68,7 @@ class STSTConfig:
     blend: float = 1.0
     color_transfer: Literal["spatial_style", "content", "none"] = "spatial_style"
     color_bins: int = 300
+    color_mapping: Literal["exact", "reference"] = "exact"  # the 1-D transfers of the colour transfer (see color.distribution_transfer)
 
     def __post_init__(self):
         self.weights = complete_weights(self.weights, TERMS)

@@ -341,5 +341,5 @@ class STSTSynthesizer(OptimizedSynthesizer):
         frame = resize(current[None], self.size)[0].clamp(0, 1)
         role = self.config.color_transfer
         if role != "none":
-            frame = color_transfer(frame, self.frames[role][self.sequence[index]], bins=self.config.color_bins)
+            frame = color_transfer(frame, self.frames[role][self.sequence[index]], bins=self.config.color_bins, mapping=self.config.color_mapping)
         return frame.contiguous()
