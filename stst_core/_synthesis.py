@@ -303,6 +303,9 @@ class OptimizedSynthesizer(Synthesizer):
     ----------------------
     :meth:`terms`
         the names of the loss terms, in the order :meth:`objective` returns them.
+    :meth:`layer_terms` (optional)
+        ``(term, layer)`` of each per-layer value the objective reports after
+        the terms, recorded as the ``layer_loss`` history.
     :meth:`initial` and :meth:`objective` (a single optimisation)
         the start (use ``self.rng`` for any randomness) and ``(total, terms)``
         at a point; :meth:`make_stepper` may choose another update rule.
@@ -326,6 +329,16 @@ class OptimizedSynthesizer(Synthesizer):
     def terms(self) -> Sequence[str]:
         raise NotImplementedError
 
+    def layer_terms(self) -> Sequence[tuple[str, str]]:
+        """``(term, layer)`` of each per-layer value that :meth:`objective` (or the method's own loss) appends to its terms (default: none).
+
+        With them the store keeps a ``layer_loss`` history beside ``loss``,
+        along the dimension ``term_layer`` (labels ``"term/layer"``, with the
+        coordinates ``term_layer_term`` and ``term_layer_layer``), so that a
+        user can see which layer of a term is not matched.
+        """
+        return ()
+
     @property
     def units_total(self) -> int:
         """Units of progress in a complete run (default: the config's ``steps``)."""
@@ -337,8 +350,13 @@ class OptimizedSynthesizer(Synthesizer):
         return int(getattr(self.config, "checkpoint_every", 1))
 
     def histories(self) -> dict[str, Array]:
-        """The arrays commits fill (default: ``loss`` (step, term), every term at every step)."""
-        return {"loss": Array(("step", "term"), (self.units_total, len(self.terms())), chunks=(max(1, self.commit_every), len(self.terms())))}
+        """The arrays commits fill (default: ``loss`` (step, term), every term at every step, and ``layer_loss`` (step, term_layer) with :meth:`layer_terms`)."""
+        chunk = max(1, self.commit_every)
+        arrays = {"loss": Array(("step", "term"), (self.units_total, len(self.terms())), chunks=(chunk, len(self.terms())))}
+        if self.layer_terms():
+            count = len(self.layer_terms())
+            arrays["layer_loss"] = Array(("step", "term_layer"), (self.units_total, count), chunks=(chunk, count))
+        return arrays
 
     def coords(self) -> dict[str, Any]:
         """Coordinates of the method's dimensions beyond ``term`` and ``evaluated``."""
@@ -367,7 +385,7 @@ class OptimizedSynthesizer(Synthesizer):
         Values may be tensors on the device: they are copied to the host at
         the next commit, not at every unit.
         """
-        return [("loss", unit, self.descend(self.stepper, self.objective, 1)[0])]
+        return self.loss_rows(unit, self.descend(self.stepper, self.objective, 1)[0])
 
     def state(self) -> dict[str, Any]:
         """The method's checkpoint now (tensors may stay on the device; the store copies them)."""
@@ -423,17 +441,26 @@ class OptimizedSynthesizer(Synthesizer):
     # -- what the base does --------------------------------------------------------------
 
     def descend(self, stepper: Stepper, objective, steps: int, *, cost: float = 1.0) -> torch.Tensor:
-        """``steps`` steps of ``stepper`` on ``objective``; the terms at every step ``(steps, terms)``, on the device.
+        """``steps`` steps of ``stepper`` on ``objective``; the terms (and layer terms) at every step ``(steps, terms + layer terms)``, on the device.
 
         Each step advances the progress bars by ``cost`` and shows the loss now
-        and then; nothing is copied to the host per step.
+        and then; nothing is copied to the host per step. :meth:`loss_rows`
+        turns the history into the ``loss`` and ``layer_loss`` rows.
         """
-        history = torch.empty(steps, len(self.terms()), device=self.device)
+        history = torch.empty(steps, len(self.terms()) + len(self.layer_terms()), device=self.device)
         for step in range(steps):
             total, terms = stepper.step(objective)
             history[step] = terms
             self.progress.step(cost, total)
         return history
+
+    def loss_rows(self, region, history: torch.Tensor) -> list[Row]:
+        """The rows of ``loss`` and (with :meth:`layer_terms`) ``layer_loss`` at ``region`` from a history ``(…, terms + layer terms)``."""
+        count = len(self.terms())
+        rows = [("loss", region, history[..., :count])]
+        if self.layer_terms():
+            rows.append(("layer_loss", region, history[..., count:]))
+        return rows
 
     def initial_state(self) -> dict[str, Any]:
         self.rng.manual_seed(self.seed)
@@ -448,6 +475,11 @@ class OptimizedSynthesizer(Synthesizer):
         terms = list(self.terms())
         evaluations = {}
         coords = {**self.coords(), "term": terms}
+        if self.layer_terms():
+            pairs = list(self.layer_terms())
+            coords["term_layer"] = [f"{term}/{layer}" for term, layer in pairs]
+            coords["term_layer_term"] = ("term_layer", [term for term, _ in pairs])
+            coords["term_layer_layer"] = ("term_layer", [layer for _, layer in pairs])
         if type(self).evaluate is not OptimizedSynthesizer.evaluate:
             frames = self.targets["content"].num_frames
             evaluations["evaluation"] = Array(("evaluated", "time", "term"), (2, frames, len(terms)))
@@ -616,7 +648,8 @@ class Stream:
     :meth:`from_config`, which checks the layers and the temporal window before
     any run. ``stream(video)`` gives the activations of every layer the stream
     uses; :meth:`prepare` and :meth:`compare` turn activations into prepared
-    targets and into the stream's term (the mean over its layers).
+    targets and into the stream's term (the mean over its layers), and
+    :meth:`compare_layers` into each layer's part of it.
     """
 
     def __init__(self, name: str, net: Backbone, *, style_layers=(), content_layers=(), style_loss="gram", style_loss_options=None, content_loss="mse"):
@@ -658,8 +691,12 @@ class Stream:
 
     def compare(self, activations: Mapping[str, torch.Tensor], prepared: Mapping[str, Any], kind: str = "style") -> torch.Tensor:
         """The stream's ``kind`` term: the mean over its layers of the loss against ``prepared``."""
+        return self.compare_layers(activations, prepared, kind).mean()
+
+    def compare_layers(self, activations: Mapping[str, torch.Tensor], prepared: Mapping[str, Any], kind: str = "style") -> torch.Tensor:
+        """The loss against ``prepared`` of each of the stream's ``kind`` layers, in ``layers_of[kind]`` order (their mean is :meth:`compare`)."""
         loss = self.losses[kind]
-        return torch.stack([compare_prepared(loss, activations[layer], prepared[layer]) for layer in self.layers_of[kind]]).mean()
+        return torch.stack([compare_prepared(loss, activations[layer], prepared[layer]) for layer in self.layers_of[kind]])
 
 
 def build_stream(stream: StreamConfig, layers, *, name: str, max_window: int, device, seed: int) -> Backbone:

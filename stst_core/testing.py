@@ -509,7 +509,8 @@ def check_synthesizer(
     store is left alone (no write at all); a path that is not a stimulus store
     is never touched, not even with ``overwrite=True``; each of
     ``bad_overrides`` fails with :class:`~stst_core.ConfigError` before
-    anything is written.
+    anything is written. A synthesizer with :meth:`layer_terms` records a
+    finite ``layer_loss`` along ``term_layer``, labelled ``term/layer``.
     """
     from . import ConfigError, STSTError
 
@@ -521,6 +522,14 @@ def check_synthesizer(
     with recorded_writes() as writes:
         make().synthesize(complete, progress=False)
     assert writes == [], f"{cls.name}: synthesizing into a complete store wrote {writes}"
+    pairs = list(getattr(make(), "layer_terms", tuple)())
+    if pairs:
+        import numpy as np
+        import xarray as xr
+
+        recorded = xr.open_zarr(complete)
+        assert list(recorded.term_layer.values) == [f"{term}/{layer}" for term, layer in pairs], f"{cls.name}: term_layer labels"
+        assert recorded.layer_loss.dims[-1] == "term_layer" and np.isfinite(recorded.layer_loss.values).all(), f"{cls.name}: layer_loss"
     precious = folder / "precious"
     precious.mkdir()
     (precious / "notes.txt").write_text("keep me")

@@ -60,6 +60,70 @@ def test_true_mirror_padding(frames, burn_in, expected):
     assert mirror_sequence(frames, burn_in) == expected
 
 
+@pytest.mark.parametrize(
+    "frames, burn_in, expected",
+    [(6, 5, [1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5]), (4, 1, [1, 0, 1, 2, 3]), (3, 4, [1, 2, 1, 0, 0, 1, 2])],
+)
+def test_the_reference_padding_copies_forward(frames, burn_in, expected):
+    # the reference's pad_frames_tar: targets[1 … b] before targets[0 …] (its first kept frame's motion is t_b → t_0)
+    assert mirror_sequence(frames, burn_in, "reference") == expected
+    synth = synthesizer([f"burn_in={burn_in}", "burn_in_padding=reference"], content=moving_texture(frames=frames))
+    assert synth.sequence == expected
+
+
+def tf2_bilinear(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """TF2's tf.image.resize(method="bilinear", antialias=False) of (C, H, W), written out: half-pixel centres, edges clamped."""
+
+    def taps(n_in, n_out):
+        source = (np.arange(n_out) + 0.5) * n_in / n_out - 0.5
+        lower = np.floor(source)
+        return np.maximum(lower, 0).astype(int), np.minimum(np.ceil(source), n_in - 1).astype(int), source - lower
+
+    (y0, y1, fy), (x0, x1, fx) = taps(image.shape[1], size[0]), taps(image.shape[2], size[1])
+    top = image[:, y0][:, :, x0] * (1 - fx) + image[:, y0][:, :, x1] * fx
+    bottom = image[:, y1][:, :, x0] * (1 - fx) + image[:, y1][:, :, x1] * fx
+    return top * (1 - fy[:, None]) + bottom * fy[:, None]
+
+
+def test_reference_octave_targets_are_tf2_resizes_of_the_previous_octaves():
+    switches = ["octave_resize=chained", "antialias=false", "octaves=[{scale=-2, steps=1, lr=0.02}, {scale=-1, steps=1, lr=0.02}, {scale=0, steps=1, lr=0.02}]"]
+    synth = synthesizer(switches, content=moving_texture(height=57, width=71))
+    sizes = [synth.octave_size(octave) for octave in synth.config.octaves]
+    assert sizes == [(25, 31), (38, 47), (57, 71)]  # int(57·1.5⁻²) …, as the reference's int32 cast
+    pair = synth.frames["spatial_style"][[0, 1]]
+    expected, source = [], pair.double().numpy()
+    for size in sizes:
+        source = np.stack([tf2_bilinear(frame, size) for frame in source])
+        expected.append(source)
+    for got, want in zip(synth.resized(pair, sizes), expected):
+        np.testing.assert_allclose(got.numpy(), want, atol=2e-6)
+    # and they are what the octave's targets are computed from
+    index = synth.config.burn_in + 1  # the transition from frame 0 to frame 1
+    assert synth.sequence[index - 1 : index + 1] == [0, 1]
+    prepared = synth.target_statistics(index, sizes)[-1]
+    stream = synth.networks()["spatial"]
+    direct = stream.prepare(stream(torch.from_numpy(expected[-1][1]).float()[None, :, None]), "style")
+    for layer, value in prepared["spatial_style"].items():
+        torch.testing.assert_close(value, direct[layer], rtol=1e-4, atol=1e-6)
+    # the default resizes each octave from the full frames, antialiased: the last octave's targets are the frames themselves
+    default = synthesizer(content=moving_texture(height=57, width=71))
+    assert torch.equal(default.resized(pair, sizes)[-1], pair)
+    assert not torch.allclose(torch.from_numpy(expected[-1]).float(), pair, atol=1e-2)
+
+
+def test_each_layer_of_each_term_is_recorded(finished):
+    out, _ = finished
+    ds = xr.open_zarr(out)
+    assert list(ds.layer_loss.dims) == ["transition", "step", "term_layer"]
+    assert list(ds.term_layer.values) == ["spatial_style/relu1_1", "spatial_style/relu2_1", "spatial_style/relu3_1", "temporal_style/concat"]
+    assert list(ds.term_layer_term.values) == ["spatial_style"] * 3 + ["temporal_style"]
+    # a term is the mean of its layers
+    for term in ("spatial_style", "temporal_style"):
+        layers = ds.layer_loss.where(ds.term_layer_term == term, drop=True).mean("term_layer")
+        np.testing.assert_allclose(layers.values, ds.loss.sel(term=term).values, rtol=1e-5)
+    assert np.isfinite(ds.layer_loss.values).all()
+
+
 def test_a_run_fills_the_store(finished):
     out, store = finished
     assert store.complete
@@ -143,11 +207,11 @@ def test_nan_loss_stops_keeps_frames_and_names_the_term(tmp_path, monkeypatch):
     calls = {"n": 0}
 
     def poisoned(previous, current, prepared):
-        terms = original(previous, current, prepared)
+        terms, layers = original(previous, current, prepared)
         calls["n"] += 1
         if calls["n"] > 60:  # after a few transitions
             terms = terms * torch.tensor([1.0, float("nan"), 1.0])
-        return terms
+        return terms, layers
 
     monkeypatch.setattr(synth, "loss_terms", poisoned)
     with pytest.raises(STSTError, match=r"the temporal_style term became nan at (burn-in|frame) \d+/\d+, step \d+"):

@@ -65,6 +65,13 @@ class STSTConfig:
     octave_scale: float = 1.5
     octaves: list[OctaveConfig] = field(default_factory=_paper_octaves)
     burn_in: int = 5
+    # the target frames of the burn-in: a true mirror t_b … t_1, t_0, t_1 …, or the reference's
+    # forward copy t_1 … t_b, t_0, t_1 … (an index bug of its pad_frames_tar, kept to reproduce it)
+    burn_in_padding: Literal["mirror", "reference"] = "mirror"
+    # each octave's targets and fixed previous frame: resized from the full-resolution frames
+    # ("direct"), or from the previous octave's copies ("chained", the reference's: blurred at the last octave)
+    octave_resize: Literal["direct", "chained"] = "direct"
+    antialias: bool = True  # downsample with antialiasing (False: plain bilinear, as TF2's tf.image.resize)
     blend: float = 1.0
     color_transfer: Literal["spatial_style", "content", "none"] = "spatial_style"
     color_bins: int = 300

@@ -22,13 +22,15 @@ Generation starts from uniform noise standing for target frame ``burn_in`` of a
 true mirror ``t_b, …, t_1, t_0, t_1, …``: the transitions before ``t_0`` are
 burn-in and are not kept.
 
-Deliberate differences from the reference implementation: the mirror padding
-is a true mirror (the reference prepends ``t_1 … t_b`` in forward order); the
-fixed previous frame is resized for each octave from its full-resolution
-original (the reference resizes it from the previous octave, so at the last
-octave it is a blurred copy); target frames are downsampled with antialiasing;
-the ETA is estimated from a calibrated per-octave step cost, so it is right
-from the first frame on.
+Deliberate differences from the reference implementation, each a setting
+that the ``reference`` preset turns back: the mirror padding is a true mirror
+(``burn_in_padding``; the reference prepends ``t_1 … t_b`` in forward order);
+the fixed previous frame and the targets are resized for each octave from
+their full-resolution originals (``octave_resize``; the reference resizes
+them from the previous octave, so at the last octave they are blurred
+copies); frames are downsampled with antialiasing (``antialias``). The ETA
+is estimated from a calibrated per-octave step cost, so it is right from the
+first frame on.
 """
 
 from __future__ import annotations
@@ -50,10 +52,17 @@ from .config import TERMS, STSTConfig
 PRESETS = Path(__file__).parent / "presets"
 
 
-def mirror_sequence(num_frames: int, burn_in: int) -> list[int]:
+def mirror_sequence(num_frames: int, burn_in: int, padding: str = "mirror") -> list[int]:
     """Target frame index of every generated frame: ``b, …, 1, 0, 1, …, T−1`` (a true mirror).
 
-    Clips shorter than the burn-in are mirrored back and forth.
+    ``padding="reference"``: the STST reference's ``1, 2, …, b, 0, 1, …, T−1``
+    (its ``pad_frames_tar`` copies in forward order what it meant to mirror),
+    so that the first kept frame's motion target is the jump ``t_b → t_0``.
+    Clips shorter than the burn-in are mirrored back and forth (the reference
+    fails on them).
+
+    >>> mirror_sequence(4, 3), mirror_sequence(4, 3, "reference")
+    ([3, 2, 1, 0, 1, 2, 3], [1, 2, 3, 0, 1, 2, 3])
     """
 
     def reflect(k: int) -> int:
@@ -63,17 +72,21 @@ def mirror_sequence(num_frames: int, burn_in: int) -> list[int]:
         k %= period
         return k if k < num_frames else period - k
 
-    return [reflect(k) for k in range(burn_in, 0, -1)] + list(range(num_frames))
+    padded = range(burn_in, 0, -1) if padding == "mirror" else range(1, burn_in + 1)
+    return [reflect(k) for k in padded] + list(range(num_frames))
 
 
-def resize(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bilinear resize of ``(..., 3, H, W)``, antialiased when shrinking."""
+def resize(frames: torch.Tensor, size: tuple[int, int], *, antialias: bool = True) -> torch.Tensor:
+    """Bilinear resize of ``(..., 3, H, W)`` (half-pixel centres), antialiased when shrinking unless ``antialias=False``.
+
+    Without antialiasing it is TF2's ``tf.image.resize`` (bilinear, no antialias), the reference's.
+    """
     if tuple(frames.shape[-2:]) == tuple(size):
         return frames
     lead = frames.shape[:-3]
     flat = frames.reshape(-1, *frames.shape[-3:])
     shrinking = size[0] < flat.shape[-2] or size[1] < flat.shape[-1]
-    out = F.interpolate(flat, size=size, mode="bilinear", align_corners=False, antialias=shrinking)
+    out = F.interpolate(flat, size=size, mode="bilinear", align_corners=False, antialias=antialias and shrinking)
     return out.reshape(*lead, *out.shape[-3:])
 
 
@@ -82,7 +95,7 @@ class STSTSynthesizer(OptimizedSynthesizer):
 
     name = "stst"
     config_class = STSTConfig
-    presets = {"paper": PRESETS / "paper.toml", "offline": PRESETS / "offline.toml"}
+    presets = {name: PRESETS / f"{name}.toml" for name in ("paper", "reference", "offline")}
     default_preset = "paper"
     target_roles = ("spatial_style", "temporal_style")
     unit = "transition"
@@ -118,7 +131,7 @@ class STSTSynthesizer(OptimizedSynthesizer):
             role: self.targets.get(role, content).frames[:, : self.num_frames].transpose(0, 1).contiguous().to(self.device)
             for role in ("content", *self.target_roles)
         }
-        self.sequence = mirror_sequence(self.num_frames, self.config.burn_in)
+        self.sequence = mirror_sequence(self.num_frames, self.config.burn_in, self.config.burn_in_padding)
         self._terms = self.config.active_terms()
         self._networks = None
         self._total_variation = create_loss("tv")
@@ -166,32 +179,53 @@ class STSTSynthesizer(OptimizedSynthesizer):
             return current[None, :, None]
         return torch.stack([previous, current], dim=1)[None]
 
+    def resized(self, frames: torch.Tensor, sizes: list[tuple[int, int]]) -> list[torch.Tensor]:
+        """``frames`` at each of ``sizes`` in turn: each from ``frames`` (``octave_resize = "direct"``) or from the previous size's copy (``"chained"``)."""
+        out, source = [], frames
+        for size in sizes:
+            out.append(resize(source, size, antialias=self.config.antialias))
+            if self.config.octave_resize == "chained":
+                source = out[-1]
+        return out
+
     @torch.no_grad()
-    def target_statistics(self, index: int, size: tuple[int, int]) -> dict[str, dict[str, Any]]:
-        """Prepared targets of every active term for transition ``index`` at ``size``."""
+    def target_statistics(self, index: int, sizes: list[tuple[int, int]]) -> list[dict[str, dict[str, Any]]]:
+        """Prepared targets of every active term for transition ``index``, at each of ``sizes`` (the octaves')."""
         prev_t, cur_t = self.sequence[index - 1], self.sequence[index]
-        prepared: dict[str, dict[str, Any]] = {}
+        prepared: list[dict[str, dict[str, Any]]] = [{} for _ in sizes]
         for name, stream in self.networks().items():
             for kind in ("style", "content"):
                 if not stream.layers_of[kind]:
                     continue
                 role = f"{name}_style" if kind == "style" else "content"
-                frames = resize(self.frames[role][[prev_t, cur_t]], size)
-                prepared[f"{name}_{kind}"] = stream.prepare(stream(self._stream_input(name, frames[0], frames[1])), kind)
+                for at_size, frames in zip(prepared, self.resized(self.frames[role][[prev_t, cur_t]], sizes)):
+                    at_size[f"{name}_{kind}"] = stream.prepare(stream(self._stream_input(name, frames[0], frames[1])), kind)
         return prepared
 
-    def loss_terms(self, previous: torch.Tensor, current: torch.Tensor, prepared) -> torch.Tensor:
-        """Unweighted value of each active term, in ``self.terms()`` order."""
-        values = {}
+    def layer_terms(self) -> list[tuple[str, str]]:
+        """Each layer of each stream term (TV has none), in ``terms()`` order."""
+        cfg = self.config
+        layers = {
+            f"{stream}_{kind}": getattr(cfg, stream).style_layers if kind == "style" else getattr(cfg, stream).content_layers
+            for stream in ("spatial", "temporal")
+            for kind in ("style", "content")
+        }
+        return [(term, layer) for term in self.terms() if term != "tv" for layer in layers[term]]
+
+    def loss_terms(self, previous: torch.Tensor, current: torch.Tensor, prepared) -> tuple[torch.Tensor, torch.Tensor]:
+        """Unweighted value of each active term, in ``self.terms()`` order, and of each of their layers (``layer_terms()`` order)."""
+        values, layers = {}, {}
         for name, stream in self.networks().items():
             acts = stream(self._stream_input(name, previous, current))
             for kind in ("style", "content"):
                 term = f"{name}_{kind}"
                 if term in prepared:
-                    values[term] = stream.compare(acts, prepared[term], kind)
+                    layers[term] = stream.compare_layers(acts, prepared[term], kind)
+                    values[term] = layers[term].mean()
         if "tv" in self.terms():
             values["tv"] = self._total_variation(current[None], None)
-        return torch.stack([values[t] for t in self.terms()])
+        terms = [t for t in self.terms() if t in layers]
+        return torch.stack([values[t] for t in self.terms()]), torch.cat([layers[t] for t in terms])
 
     # -- the store's layout and the checkpoint --------------------------------------------
 
@@ -207,6 +241,7 @@ class STSTSynthesizer(OptimizedSynthesizer):
         steps, terms = sum(o.steps for o in self.config.octaves), len(self.terms())
         return {
             "loss": Array(("transition", "step", "term"), (self.units_total, steps, terms)),
+            "layer_loss": Array(("transition", "step", "term_layer"), (self.units_total, steps, len(self.layer_terms()))),
             "loss_weight": Array(("transition", "octave", "term"), (self.units_total, len(self.config.octaves), terms)),
         }
 
@@ -267,7 +302,7 @@ class STSTSynthesizer(OptimizedSynthesizer):
         index = unit + 1  # position in the mirrored sequence of the frame this transition makes
         self.progress.start(self.unit_label(unit), sum(o.steps for o in self.config.octaves))
         frame, losses, weights = self.optimize_transition(index, self.previous, self.current)
-        rows = [("loss", unit, losses), ("loss_weight", unit, weights)]
+        rows = [*self.loss_rows(unit, losses), ("loss_weight", unit, weights)]
         self.check_finite(unit, rows)  # before the colour transfer meets a NaN frame
         self.previous = self.finish_frame(index, frame)
         noise = torch.rand(3, *self.size, generator=self.rng).to(self.device)
@@ -287,9 +322,9 @@ class STSTSynthesizer(OptimizedSynthesizer):
         values = np.full((len(frames), len(self.terms())), np.nan, np.float32)
         for t in range(len(frames)):
             index = self.config.burn_in + t
-            prepared = self.target_statistics(index, self.size)
+            (prepared,) = self.target_statistics(index, [self.size])
             previous = frames[t - 1] if t else frames[t]
-            values[t] = self.loss_terms(previous, frames[t], prepared).cpu().numpy()
+            values[t] = self.loss_terms(previous, frames[t], prepared)[0].cpu().numpy()
             if t == 0:
                 values[t, [i for i, term in enumerate(self.terms()) if term.startswith("temporal")]] = np.nan
         return values
@@ -297,15 +332,14 @@ class STSTSynthesizer(OptimizedSynthesizer):
     def calibrate(self, previous: torch.Tensor) -> list[float]:
         """Seconds per optimiser step at each octave, measured on a few throwaway steps."""
         costs = []
-        for octave in self.config.octaves:
-            size = self.octave_size(octave)
-            prepared = self.target_statistics(1, size)
-            prev = resize(previous[None], size)[0]
+        sizes = [self.octave_size(octave) for octave in self.config.octaves]
+        for prepared, prev in zip(self.target_statistics(1, sizes), self.resized(previous[None], sizes)):
+            prev = prev[0]
             trial = prev.clone().requires_grad_(True)
             timings = []
             for _ in range(3):
                 begin = time.perf_counter()
-                self.loss_terms(prev, trial, prepared).sum().backward()
+                self.loss_terms(prev, trial, prepared)[0].sum().backward()
                 timings.append(time.perf_counter() - begin)
             costs.append(min(timings[1:]))
         return costs
@@ -316,19 +350,18 @@ class STSTSynthesizer(OptimizedSynthesizer):
         user = torch.tensor([cfg.weights[t] for t in self.terms()], device=self.device)
         losses, weights = [], []
         costs = self._costs or [1.0] * len(cfg.octaves)
-        for octave, cost in zip(cfg.octaves, costs):
-            size = self.octave_size(octave)
-            prepared = self.target_statistics(index, size)
-            prev = resize(previous[None], size)[0]
-            current = resize(current[None].detach(), size)[0].clamp(0, 1)
+        sizes = [self.octave_size(octave) for octave in cfg.octaves]
+        for octave, cost, size, prepared, prev in zip(cfg.octaves, costs, sizes, self.target_statistics(index, sizes), self.resized(previous[None], sizes)):
+            prev = prev[0]
+            current = resize(current[None].detach(), size, antialias=cfg.antialias)[0].clamp(0, 1)
             with torch.no_grad():
-                start = self.loss_terms(prev, current, prepared)
+                start = self.loss_terms(prev, current, prepared)[0]
             # loss equalisation: every term starts each octave at its user weight × equalize
             w = user * cfg.equalize / start.clamp_min(1e-30) if cfg.equalize > 0 else user
 
             def objective(frame, prev=prev, prepared=prepared, w=w):
-                terms = self.loss_terms(prev, frame, prepared)
-                return (w * terms).sum(), terms
+                terms, layers = self.loss_terms(prev, frame, prepared)
+                return (w * terms).sum(), torch.cat([terms, layers])
 
             stepper = make_stepper(cfg.optimizer, current, lr=octave.lr)
             losses.append(self.descend(stepper, objective, octave.steps, cost=cost))

@@ -119,10 +119,14 @@ class TwoStreamSynthesizer(OptimizedSynthesizer):
             prepared[term] = {layer: value.mean(dim=0, keepdim=True) for layer, value in per_frame.items()}
         return prepared
 
-    def loss_terms(self, clip: torch.Tensor, prepared) -> torch.Tensor:
-        """Unweighted appearance and dynamics terms of a clip ``(T, 3, H, W)``."""
+    def layer_terms(self) -> list[tuple[str, str]]:
+        return [(term, layer) for term in self.terms() for layer in getattr(self.config, term).style_layers]
+
+    def loss_terms(self, clip: torch.Tensor, prepared) -> tuple[torch.Tensor, torch.Tensor]:
+        """Unweighted appearance and dynamics terms of a clip ``(T, 3, H, W)``, and each of their layers (``layer_terms()`` order)."""
         loop = self.config.variant == "infinite"
-        return torch.stack([stream.compare(self._activations(term, clip, loop), prepared[term]) for term, stream in self.streams().items()])
+        layers = [stream.compare_layers(self._activations(term, clip, loop), prepared[term]) for term, stream in self.streams().items()]
+        return torch.stack([values.mean() for values in layers]), torch.cat(layers)
 
     @torch.no_grad()
     def evaluate(self, clip: torch.Tensor) -> np.ndarray:
@@ -154,8 +158,8 @@ class TwoStreamSynthesizer(OptimizedSynthesizer):
         self.prepared = self.targets_prepared()
 
     def objective(self, free: torch.Tensor):
-        terms = self.loss_terms(self.full(free), self.prepared)
-        return (self.weights * terms).sum(), terms
+        terms, layers = self.loss_terms(self.full(free), self.prepared)
+        return (self.weights * terms).sum(), torch.cat([terms, layers])
 
     def result(self) -> torch.Tensor:
         return self.full(self.stepper.x.detach())
