@@ -38,7 +38,7 @@ from .hookspecs import hookimpl
 # `stst` command can handle a Ctrl-C while torch is still loading (stst_core._entry)
 _LAZY = {
     "._backbone": ("Backbone", "BackboneCard", "LayerSpec", "Normalization", "backbone_class", "create_backbone", "fold_time", "list_backbones", "unfold_time"),
-    "._device": ("available_devices", "resolve_device"),
+    "._device": ("available_devices", "deterministic", "resolve_device"),
     "._losses": ("compare_prepared", "create_loss", "list_losses", "prepare_target"),
     "._video": ("Video", "read_video", "write_video"),
     "._weights": ("ResolvedWeights", "WeightsChoice", "WeightsFile", "cache_dir", "fetch", "is_weights_path", "load_state_dict"),
@@ -79,6 +79,7 @@ __all__ = [
     "save_figure",
     "StoreLockedError",
     "available_devices",
+    "deterministic",
     "resolve_device",
     "save_model",
     "load_model",

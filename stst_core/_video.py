@@ -375,13 +375,14 @@ class Video:
         frames = F.interpolate(self.frames.transpose(0, 1), size=shape, mode="bilinear", antialias=True, align_corners=False)
         return Video(frames.transpose(0, 1), self.fps, self.source)
 
-    def center_cropped(self, crop: int | tuple[int, int]) -> Video:
+    def center_cropped(self, crop: int | tuple[int, int] | str) -> Video:
         """The central ``crop`` pixels of every frame.
 
         Parameters
         ----------
-        crop : int or (int, int)
-            ``(height, width)``, or one number for a square.
+        crop : int, (int, int) or "square"
+            ``(height, width)``, one number for a square, or ``"square"``:
+            the largest central square (its side the shorter side).
 
         Raises
         ------
@@ -392,8 +393,12 @@ class Video:
         --------
         >>> Video(torch.rand(3, 2, 32, 48), fps=30).center_cropped(32).shape
         (3, 2, 32, 32)
+        >>> Video(torch.rand(3, 2, 240, 320), fps=30).center_cropped("square").shape
+        (3, 2, 240, 240)
         """
         where = self.source or "video"
+        if _is_square(crop, where):
+            crop = min(self.height, self.width)
         height, width = _crop_shape(crop, where)
         if height > self.height or width > self.width:
             raise VideoError(f"{where}: crop {height}x{width} is larger than the {self.height}x{self.width} frame (height x width); crop less, or resize first")
@@ -441,10 +446,14 @@ def read_video(
     num_frames: int | None = None,
     stride: int = 1,
     size: int | None = None,
-    crop: int | tuple[int, int] | None = None,
+    crop: int | tuple[int, int] | str | None = None,
     fps: float | None = None,
 ) -> Video:
     """Read a video file, a folder of frames or an array file as RGB.
+
+    The frames are selected (``start``, ``num_frames``, ``stride``), then
+    resized (``size``), then cropped (``crop``), in that order; only
+    ``crop="square"`` comes before ``size``.
 
     Parameters
     ----------
@@ -461,8 +470,13 @@ def read_video(
         the last one kept are decoded.
     size : int, optional
         Then scale so that the longer side is ``size`` (:meth:`Video.resized`).
-    crop : int or (int, int), optional
-        Then keep the central ``(height, width)`` (:meth:`Video.center_cropped`).
+    crop : int, (int, int) or "square", optional
+        Then keep the central ``(height, width)``, or ``N`` by ``N``
+        (:meth:`Video.center_cropped`), of the resized frames. ``"square"``
+        instead keeps the central square of the frames as read (its side the
+        shorter side), *before* ``size``: ``crop="square", size=256`` gives
+        256×256 frames from any frame shape, as the two-stream reference
+        (Tesfaldet et al. 2018) reads its input.
     fps : float, optional
         Frame rate of folders and array files, overriding ``meta.json`` and
         the ``fps`` of ``.npz`` files; default 25 where they have none. Video
@@ -487,6 +501,8 @@ def read_video(
     PosixPath('clip.npz')
     >>> read_video("clip.npz", num_frames=4, stride=2, size=24).shape
     (3, 4, 16, 24)
+    >>> read_video("clip.npz", crop="square", size=24).shape
+    (3, 8, 24, 24)
     """
     path = Path(path)
     where = str(path)
@@ -494,7 +510,8 @@ def read_video(
     _check_selection(start, num_frames, stride, where)
     if size is not None:
         _check_int("size", size, 1, where)
-    if crop is not None:
+    square = crop is not None and _is_square(crop, where)
+    if crop is not None and not square:
         _crop_shape(crop, where)
     if fps is not None:
         _check_fps(fps, where)
@@ -510,12 +527,14 @@ def read_video(
         video = _read_array_file(path, fps).select(start, num_frames, stride)
     else:
         video = _read_video_file(path, start, num_frames, stride)
+    if square:  # before resizing: the square of the frame as read (a view, no copy)
+        video = video.center_cropped("square")
     if size is not None:
         height, width = video.height, video.width
         scale = size / max(height, width)
         _check_fits(video.num_frames, (round(height * scale), round(width * scale)), f"{where} at --size {size}")
         video = video.resized(size)
-    if crop is not None:
+    if crop is not None and not square:
         video = video.center_cropped(crop)
     if video.channels == 1:
         video = Video(video.frames.expand(3, -1, -1, -1).contiguous(), video.fps, video.source)
@@ -731,6 +750,15 @@ def _crop_shape(crop, where: str) -> tuple[int, int]:
     except (TypeError, ValueError):
         raise VideoError(f"{where}: crop must be an integer or (height, width), got {crop!r}") from None
     return _check_int("crop height", height, 1, where), _check_int("crop width", width, 1, where)
+
+
+def _is_square(crop, where: str) -> bool:
+    """Whether ``crop`` is ``"square"``; another string is an error naming the forms a crop takes."""
+    if not isinstance(crop, str):
+        return False
+    if crop.strip().lower() != "square":
+        raise VideoError(f"{where}: crop must be an integer, (height, width) or 'square', got {crop!r}")
+    return True
 
 
 def _natural_key(path: Path) -> list:

@@ -421,6 +421,43 @@ def test_crop_takes_the_centre(tmp_path, video):
     assert torch.equal(clip.frames, video.frames[:, :, 8:24, 16:32])
 
 
+def numbered_pixels(num_frames: int = 2, height: int = 240, width: int = 320) -> torch.Tensor:
+    """(3, T, H, W) float32 in [0, 1] whose every pixel has its own value: where a crop took its pixels from shows."""
+    count = 3 * num_frames * height * width
+    return (torch.arange(count, dtype=torch.float64) / count).to(torch.float32).reshape(3, num_frames, height, width)
+
+
+def test_square_crop_takes_the_central_square_before_resizing(tmp_path):
+    frames = numbered_pixels()
+    path = write_video(Video(frames, fps=25), tmp_path / "clip.npz")
+
+    square = read_video(path, crop="square")
+    assert square.shape == (3, 2, 240, 240)
+    assert torch.equal(square.frames, frames[:, :, :, 40:280])  # the central columns; all rows
+    portrait = Video(frames.transpose(2, 3).contiguous(), fps=25).center_cropped("square")
+    assert torch.equal(portrait.frames, frames.transpose(2, 3)[:, :, 40:280, :])
+
+    reference = read_video(path, crop="square", size=256)  # the two-stream reference's input
+    assert reference.shape == (3, 2, 256, 256)
+    assert torch.equal(reference.frames, Video(frames[:, :, :, 40:280], fps=25).resized(256).frames)
+    # after --size instead, the longer side would be 256 and the square 192 pixels
+    assert read_video(path, size=256, crop=192).shape == (3, 2, 192, 192)
+    assert read_video(path, crop="SQUARE", start=1).shape == (3, 1, 240, 240)
+
+
+def test_the_cli_takes_a_square_crop_before_the_size(tmp_path):
+    from stst_core import StimulusStore
+    from stst_core.testing import assert_cli_error, run_cli
+
+    path = write_video(Video(numbered_pixels(3, 24, 32), fps=25), tmp_path / "clip.npz")
+    result = run_cli("synth", "stps", path, "-o", tmp_path / "s.zarr", "--crop", "square", "--size", "16", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert StimulusStore(tmp_path / "s.zarr").video().shape == (3, 3, 16, 16)
+    message = assert_cli_error("synth", "stps", path, "-o", tmp_path / "c.zarr", "--crop", "circle", says=["'circle'", "square", "HEIGHTxWIDTH"])
+    assert "one size" in message
+    assert "--crop square" in " ".join(run_cli("synth", "stps", "--help").output.split())
+
+
 # Array layouts and the Video type --------------------------------------------
 
 
@@ -662,7 +699,7 @@ def test_npz_with_several_unnamed_arrays(tmp_path):
         ({"num_frames": 10**23}, "num_frames must be at most"),  # not a traceback from islice
         ({"size": 0}, "size must be an integer >= 1, got 0"),
         ({"crop": (0, 4)}, "crop height must be an integer >= 1"),
-        ({"crop": "big"}, "crop must be an integer or \\(height, width\\)"),
+        ({"crop": "big"}, "crop must be an integer, \\(height, width\\) or 'square', got 'big'"),
         ({"crop": (40, 20)}, "crop 40x20 is larger than the 32x48 frame"),
         ({"size": 24, "crop": 20}, "crop 20x20 is larger than the 16x24 frame"),
         ({"fps": -5}, "fps must be a positive number"),

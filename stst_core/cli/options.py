@@ -4,10 +4,15 @@
   of an input video, in that order: from frame ``--start`` take every
   ``--stride``-th frame, ``--frames`` of them, resize so that the *longer
   side* is ``--size`` pixels (aspect ratio kept), then keep the central
-  ``--crop`` pixels. A stimulus store's own frames are used as they are.
+  ``--crop`` pixels. Where a command offers it (``stst synth``), ``--crop
+  square`` instead takes the central square of each frame as read (its side
+  the shorter side) *before* ``--size``. A stimulus store's own frames are
+  used as they are.
 - ``--device``: ``cpu``, ``cuda``, ``cuda:N`` or ``mps``, checked against the
   machine before any work (:func:`stst_core.resolve_device`).
 - ``--seed``: the seed of everything random in the command.
+- ``--deterministic / --no-deterministic``: deterministic algorithms only
+  (:func:`stst_core.deterministic`); on by default when ``--seed`` is given.
 - ``--set KEY=VALUE``: overrides one setting of a *configuration* (a preset);
   nowhere else.
 - ``--option [NAME.]KEY=VALUE``: an option of a registered component (a
@@ -19,10 +24,12 @@ import video_options, device_option``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from .._config import MAX_SEED, parse_value
 from .._device import resolve_device
@@ -32,26 +39,40 @@ MIN_SIZE = 8  # below this no backbone has a receptive field; each method checks
 MAX_SIZE = 8192  # 8K: beyond it one RGB float frame alone passes 800 MB, and no video codec here takes it
 
 
-def parse_crop(ctx, param, value: str | None) -> tuple[int, int] | None:
-    """``"HxW"`` or ``"N"`` → ``(H, W)``."""
+def parse_crop(ctx, param, value: str | None, *, square: bool = False) -> tuple[int, int] | str | None:
+    """``"HxW"`` or ``"N"`` → ``(H, W)``; with ``square``, ``"square"`` too (kept as the string, for :func:`stst_core.read_video`)."""
     if value is None:
         return None
+    if square and value.strip().lower() == "square":
+        return "square"
     try:
         sizes = [int(part) for part in value.lower().split("x")]
     except ValueError:
         sizes = []
     if len(sizes) not in (1, 2) or min(sizes) < 1:
-        raise click.BadParameter(f"expected HEIGHTxWIDTH or one size, e.g. 64x96 or 64; got {value!r}")
+        forms = "HEIGHTxWIDTH, one size or 'square', e.g. 64x96, 64 or square" if square else "HEIGHTxWIDTH or one size, e.g. 64x96 or 64"
+        raise click.BadParameter(f"expected {forms}; got {value!r}")
     return (sizes[0], sizes[-1])
 
 
-def video_options(*, frames: int | None = None, size: int | None = None, crop: bool = True, what: str = "input"):
+def video_options(*, frames: int | None = None, size: int | None = None, crop: bool = True, square_crop: bool = False, what: str = "input"):
     """Decorator adding ``--start --frames --stride --size`` (and ``--crop``) with their one meaning.
 
     ``frames`` and ``size`` are the defaults (None: all frames, native size).
     The command receives ``start, frames, stride, size`` (and ``crop``),
     ready for :func:`stst_core.read_video` (``num_frames=frames``).
+    ``square_crop``: ``--crop square`` is accepted too (the central square of
+    each frame as read, before ``--size``), and ``crop`` is then ``"square"``;
+    only for commands that hand ``crop`` to :func:`stst_core.read_video`.
     """
+    if square_crop:
+        crop_help = (
+            "Keep the central HxW pixels (N: a square) after --size, so that clips of other shapes match; "
+            "or 'square': the central square of each frame as read (side: the shorter side), before --size, "
+            "as the two-stream reference reads its frames (--crop square --size 256: 256x256 from any frame shape)."
+        )
+    else:
+        crop_help = "Then keep the central HxW pixels (N: a square), so that clips of other shapes match."
     declared = [
         click.option("--start", type=click.IntRange(min=0), default=0, show_default=True, help=f"First frame of each {what}."),
         click.option(
@@ -74,9 +95,9 @@ def video_options(*, frames: int | None = None, size: int | None = None, crop: b
         declared.append(
             click.option(
                 "--crop",
-                callback=parse_crop,
-                metavar="HxW|N",
-                help="Then keep the central HxW pixels (N: a square), so that clips of other shapes match.",
+                callback=functools.partial(parse_crop, square=square_crop),
+                metavar="HxW|N|square" if square_crop else "HxW|N",
+                help=crop_help,
             )
         )
 
@@ -109,6 +130,35 @@ def seed_option(function):
         show_default=True,
         help="Random seed: the same seed on the same device gives the same result.",
     )(function)
+
+
+def deterministic_option(function):
+    """Decorator adding ``--deterministic/--no-deterministic``, received as ``deterministic``: True, False or None (not said).
+
+    None means "as ``--seed`` says": on when ``--seed`` was given (see
+    :func:`seed_given`). The command switches with
+    :func:`stst_core.deterministic`.
+    """
+    return click.option(
+        "--deterministic/--no-deterministic",
+        default=None,
+        help=(
+            "Use only deterministic algorithms (torch.use_deterministic_algorithms, cuDNN's deterministic mode, "
+            "CUBLAS_WORKSPACE_CONFIG=:4096:8), so that a run repeats bit for bit on the same kind of device; "
+            "an operation that has none then stops the run (--no-deterministic lets it run). "
+            "Default: on when --seed is given, else off."
+        ),
+    )(function)
+
+
+def seed_given(ctx: click.Context) -> bool:
+    """Whether ``--seed`` was given (on the command line, in the environment or a default map) to this command or to the one that invoked it."""
+    while ctx is not None:
+        source = ctx.get_parameter_source("seed")
+        if source is not None:
+            return source is not ParameterSource.DEFAULT
+        ctx = ctx.parent
+    return False
 
 
 def set_option(function):
@@ -161,11 +211,13 @@ def quiet_option(function):
 
 
 __all__ = [
+    "deterministic_option",
     "device_option",
     "option_option",
     "parse_crop",
     "parse_options",
     "quiet_option",
+    "seed_given",
     "seed_option",
     "set_option",
     "video_options",

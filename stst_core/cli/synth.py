@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
 
 from .._config import to_dict
-from .._errors import WeightsError
+from .._device import deterministic as deterministic_algorithms
+from .._device import nondeterminism_problem
+from .._errors import STSTError, WeightsError
 from .._plugins import get_registry
 from .._store import StimulusStore, is_store
 from .._table import format_table
 from .._video import read_video
-from .options import device_option, quiet_option, seed_option, set_option, video_options
+from .options import deterministic_option, device_option, quiet_option, seed_given, seed_option, set_option, video_options
 
 
 def register(cli: click.Group) -> None:
@@ -70,9 +73,10 @@ def _synth_options(function):
             ),
             set_option,
             click.option("--show-config", is_flag=True, help="Print the resolved configuration (preset, --config and --set applied) as TOML and exit."),
-            video_options(),
+            video_options(square_crop=True),
             click.option("--fps", type=click.FloatRange(min=0, min_open=True), help="Frame rate of an input that has none (frame folders, arrays)."),
             seed_option,
+            deterministic_option,
             device_option,
             click.option("--overwrite", is_flag=True, help="Start again even if OUTPUT holds a run (default: resume it)."),
             click.option(
@@ -127,6 +131,20 @@ def synth_command(name: str) -> click.Command:
     return _make_command(entry.name, entry.factory)
 
 
+@contextlib.contextmanager
+def _deterministic_run(what: str, on: bool | None, asked_by: str):
+    """Run the block with deterministic algorithms ``on`` or off (None: as they are); torch's refusal of an operation becomes one line naming it and the way out."""
+    # process-wide torch settings, put back afterwards for whoever runs the command in their own process (tests, plugin commands)
+    with deterministic_algorithms(on) if on is not None else contextlib.nullcontext():
+        try:
+            yield
+        except RuntimeError as exc:
+            problem = nondeterminism_problem(exc)  # raised only while deterministic algorithms are on
+            if problem is None:
+                raise
+            raise STSTError(f"{what}: {problem}, and {asked_by} asks for deterministic algorithms only; run with --no-deterministic") from None
+
+
 def _make_command(name: str, cls) -> click.Command:
     roles = getattr(cls, "target_roles", ())
 
@@ -149,6 +167,7 @@ def _make_command(name: str, cls) -> click.Command:
         crop,
         fps,
         seed,
+        deterministic,
         device,
         overwrite,
         repair,
@@ -178,15 +197,22 @@ def _make_command(name: str, cls) -> click.Command:
         for role in roles:
             if roles_given.get(role):
                 targets[role] = cls.read_target(role, roles_given[role], content=targets["content"], read=load, start=start, stride=stride)
-        synthesizer = cls(targets, config, seed=seed, device=device)
-        resuming = output.exists() and not overwrite
-        was_complete = resuming and is_store(output) and StimulusStore(output).complete
-        damage = StimulusStore(output).damage() if repair and resuming and is_store(output) else {}
-        try:
-            store = synthesizer.synthesize(output, overwrite=overwrite, repair=repair, progress=not quiet)
-        except WeightsError as exc:
-            hint = " Or run with --preset offline, which needs no download." if "offline" in getattr(cls, "presets", {}) else ""
-            raise WeightsError(f"{exc}{hint}") from None
+        if deterministic is not None:
+            asked_by = "--deterministic"
+        elif seed_given(ctx):
+            deterministic, asked_by = True, "--seed (which turns --deterministic on)"
+        else:  # left as this process has it: off, unless a caller turned it on (stst_core.deterministic)
+            asked_by = "this process's torch.use_deterministic_algorithms(True)"
+        with _deterministic_run(f"{name} on {device}", deterministic, asked_by):
+            synthesizer = cls(targets, config, seed=seed, device=device)
+            resuming = output.exists() and not overwrite
+            was_complete = resuming and is_store(output) and StimulusStore(output).complete
+            damage = StimulusStore(output).damage() if repair and resuming and is_store(output) else {}
+            try:
+                store = synthesizer.synthesize(output, overwrite=overwrite, repair=repair, progress=not quiet)
+            except WeightsError as exc:
+                hint = " Or run with --preset offline, which needs no download." if "offline" in getattr(cls, "presets", {}) else ""
+                raise WeightsError(f"{exc}{hint}") from None
         if damage:
             verb = f"repaired ({'; '.join(f'{name}: {len(parts)} part(s)' for name, parts in damage.items())})" + (
                 "" if was_complete else ", resumed and completed"
