@@ -15,6 +15,10 @@ download never leaves a file that looks valid. The checksum a
   ``X-Linked-Etag`` header (``ETag`` when it serves the file itself); the
   download must match that header, and fails when no response carries one.
 
+A publisher that gives an md5 digest instead (Keras' applications) is named by
+the optional ``md5`` field: the download must have exactly that md5, and with
+``sha256=None`` it is the only check (no published sha256 is asked for).
+
 A file already in the cache is used as it is (a file put there by hand
 included). ``STST_OFFLINE=1`` (or ``HF_HUB_OFFLINE=1``) forbids network
 access: only files already in the cache or given as paths are used.
@@ -22,7 +26,8 @@ access: only files already in the cache or given as paths are used.
 Loading never unpickles arbitrary objects: ``.safetensors`` files through
 safetensors, ``.pt``/``.pth``/``.pyth``/``.bin``/``.ckpt`` through
 ``torch.load(weights_only=True)``, ``.npz`` through NumPy with
-``allow_pickle=False``.
+``allow_pickle=False``. Keras ``.h5``/``.hdf5`` files hold no state dict: the
+backbone that knows their layout reads them (``vgg19``).
 
 A backbone names its weights by tag: each :class:`WeightsChoice` says where
 the tensors of one tag come from (a :class:`WeightsFile` to download, a
@@ -53,11 +58,14 @@ from tqdm.auto import tqdm
 
 from ._errors import BackboneError, WeightsError
 
-WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".pyth", ".bin", ".ckpt", ".npz")
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".pyth", ".bin", ".ckpt", ".npz", ".h5", ".hdf5")
+# Keras' HDF5 weights: a layout of layers and datasets, read by the backbones that know it
+KERAS_SUFFIXES = (".h5", ".hdf5")
 
 
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 SHA256_PREFIX = re.compile(r"[0-9a-f]{8,64}")
+MD5_HEX = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass(frozen=True)
@@ -73,11 +81,18 @@ class WeightsFile:
     hub's ``X-Linked-Etag`` header), for hub files whose digest is not known in
     advance.
 
+    ``md5`` is the file's full md5 digest (32 hex digits), for publishers that
+    give only that (Keras' applications); with ``sha256=None`` it replaces the
+    published sha256, with a sha256 given both must match.
+
     Examples
     --------
     >>> WeightsFile("r3d_18.kinetics400", "r3d_18-b3b3357e.pth",
     ...             ("https://download.pytorch.org/models/r3d_18-b3b3357e.pth",), "b3b3357e").checksum
     'sha256 starting with b3b3357e'
+    >>> WeightsFile("vgg19.keras", "vgg19_notop.h5", ("https://example.org/vgg19_notop.h5",), None,
+    ...             md5="253f8cb515780f3b799900260a226db6").checksum
+    'md5 253f8cb515780f3b799900260a226db6'
     """
 
     name: str  # "<backbone>.<tag>", e.g. "msoe.tesfaldet"
@@ -86,6 +101,7 @@ class WeightsFile:
     sha256: str | None
     licence: str = ""
     size_bytes: int | None = None
+    md5: str | None = None
 
     def __post_init__(self) -> None:
         if self.sha256 is not None and not SHA256_PREFIX.fullmatch(self.sha256):
@@ -93,15 +109,17 @@ class WeightsFile:
                 f"{self.name}: sha256 must be lower-case hex, the full digest (64 digits) or a prefix of "
                 f"at least 8 digits, or None for the digest the hub publishes; got {self.sha256!r}"
             )
+        if self.md5 is not None and not MD5_HEX.fullmatch(self.md5):
+            raise ValueError(f"{self.name}: md5 must be the full digest in lower-case hex (32 digits), or None; got {self.md5!r}")
 
     @property
     def checksum(self) -> str:
         """What a download of this file is verified against, in words."""
+        md5 = f"md5 {self.md5}" if self.md5 else ""
         if self.sha256 is None:
-            return "the sha256 the server publishes (X-Linked-Etag)"
-        if len(self.sha256) < 64:
-            return f"sha256 starting with {self.sha256}"
-        return f"sha256 {self.sha256}"
+            return md5 or "the sha256 the server publishes (X-Linked-Etag)"
+        sha256 = f"sha256 starting with {self.sha256}" if len(self.sha256) < 64 else f"sha256 {self.sha256}"
+        return f"{sha256} and {md5}" if md5 else sha256
 
     def resolved_urls(self) -> list[str]:
         endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
@@ -160,7 +178,7 @@ def fetch(weights: WeightsFile, *, progress: bool = True, timeout: float = 30.0)
     failures = []
     for url in weights.resolved_urls():
         try:
-            return _download(url, target, weights.sha256, progress=progress, timeout=timeout)
+            return _download(url, target, weights.sha256, md5=weights.md5, progress=progress, timeout=timeout)
         except (OSError, urllib.error.URLError, ValueError) as exc:
             failures.append(f"{url}: {exc}")
     tried = "; ".join(failures)
@@ -199,30 +217,35 @@ def published_sha256(headers: list) -> str | None:
     return None
 
 
-def _download(url: str, target: Path, sha256: str | None, *, progress: bool, timeout: float) -> Path:
+def _download(url: str, target: Path, sha256: str | None, *, md5: str | None = None, progress: bool, timeout: float) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     redirects = _RecordingRedirects()
     opener = urllib.request.build_opener(redirects)
     request = urllib.request.Request(url, headers={"User-Agent": "stst-toolkit"})
     with opener.open(request, timeout=timeout) as response:
-        expected = sha256 or published_sha256([*redirects.hops, response.headers])
-        if expected is None:
+        # an md5 from the publisher is check enough: no published sha256 is needed beside it
+        expected = sha256 or (None if md5 else published_sha256([*redirects.hops, response.headers]))
+        if expected is None and md5 is None:
             raise ValueError("the server published no sha256 (X-Linked-Etag or ETag header) to verify the file against; download it yourself and pass its path")
         total = int(response.headers.get("Content-Length") or 0) or None
         # a temporary sibling, renamed only after verification: an interrupted or
         # corrupted download never sits at the final path
         handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".part", delete=False)  # noqa: SIM115
-        digest = hashlib.sha256()
+        digest, md5_digest = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
         try:
             with handle, tqdm(total=total, unit="B", unit_scale=True, desc=target.name, disable=not progress) as bar:
                 for block in iter(lambda: response.read(1 << 20), b""):
                     handle.write(block)
                     digest.update(block)
+                    if md5 is not None:
+                        md5_digest.update(block)
                     bar.update(len(block))
-            if not digest.hexdigest().startswith(expected):
+            if expected is not None and not digest.hexdigest().startswith(expected):
                 what = "expected" if len(expected) == 64 else "expected a digest starting with"
                 source = "" if sha256 else " (published by the server)"
                 raise ValueError(f"checksum mismatch: got sha256 {digest.hexdigest()}, {what} {expected}{source}")
+            if md5 is not None and md5_digest.hexdigest() != md5:
+                raise ValueError(f"checksum mismatch: got md5 {md5_digest.hexdigest()}, expected {md5}")
             shutil.move(handle.name, target)
         finally:
             if os.path.exists(handle.name):
@@ -241,6 +264,11 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
     suffix = path.suffix.lower()
+    if suffix in KERAS_SUFFIXES:
+        raise WeightsError(
+            f"{path} is a Keras HDF5 file, which holds layers rather than a state dict; only a backbone that knows "
+            "its Keras layout reads it (vgg19). Give this backbone a .safetensors, torch.save or .npz file instead."
+        )
     try:
         if suffix == ".safetensors":
             from safetensors.torch import load_file

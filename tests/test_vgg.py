@@ -167,9 +167,9 @@ def test_average_pooling_variant():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"weights": "imagenet21k"}, "unknown weights 'imagenet21k'.*imagenet, random or a path"),
+        ({"weights": "imagenet21k"}, "unknown weights 'imagenet21k'.*imagenet, keras, random or a path"),
         ({"weights": "random", "pooling": "min"}, "pooling must be one of 'max', 'avg'; got 'min'"),
-        ({"weights": "random", "normalization": "bgr"}, "normalization must be one of 'imagenet', 'caffe', 'none'; got 'bgr'"),
+        ({"weights": "random", "normalization": "bgr"}, "normalization must be one of 'auto', 'imagenet', 'caffe', 'none'; got 'bgr'"),
     ],
 )
 def test_bad_arguments(kwargs, message):
@@ -214,3 +214,189 @@ def test_the_classifier_loads_from_torchvisions_layout_and_scores_like_timm(tmp_
     torch.save({k: v for k, v in state.items() if k.startswith("features.")}, tmp_path / "features.pth")
     with pytest.raises(WeightsError, match="has no VGG-19 classifier"):
         create_backbone("vgg19", weights=str(tmp_path / "features.pth"), classifier=True)
+
+
+# -- Keras' weights (the STST reference's VGG-19): h5 files in both naming conventions, the download ------------
+
+KERAS_LAYERS = ["input_1"] + [
+    name for block, convs in enumerate((2, 2, 4, 4, 4), start=1) for name in [*(f"block{block}_conv{i}" for i in range(1, convs + 1)), f"block{block}_pool"]
+]
+
+
+def write_keras_vgg19(path, convention="keras2", *, seed=0, top=False, drop=(), reshape=None, whole_model=False):
+    """A VGG-19 weights file as Keras writes it, with random values; returns ``{block1_conv1: (kernel, bias)}`` as written.
+
+    ``convention``: ``"2016"`` names the datasets as the 2016 release does
+    (``block1_conv1_W_1:0``), ``"keras2"`` as later Keras (``block1_conv1/kernel:0``).
+    ``top`` adds the with-top file's classifier layers (placeholder shapes: they
+    are never read); ``drop`` leaves conv layers out and ``reshape`` gives one
+    kernel the wrong shape, for the error messages. ``whole_model`` puts the
+    weights under ``model_weights``, as ``model.save`` does.
+    """
+    import h5py
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    written, channels_in = {}, 3
+    layers = KERAS_LAYERS + (["flatten", "fc1", "fc2", "predictions"] if top else [])
+    with h5py.File(path, "w") as file:
+        handle = file.create_group("model_weights") if whole_model else file
+        handle.attrs["layer_names"] = [name.encode() for name in layers if name not in drop]
+        handle.attrs["backend"] = b"tensorflow"
+        handle.attrs["keras_version"] = b"2.0.0" if convention == "keras2" else b"1.1.0"
+        for name in layers:
+            if name in drop:
+                continue
+            group = handle.create_group(name)
+            if "_conv" not in name and name not in ("fc1", "fc2", "predictions"):
+                group.attrs["weight_names"] = []
+                continue
+            if name.startswith("block"):
+                out = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}[int(name[5])]
+                kernel_shape = reshape[1] if reshape and reshape[0] == name else (3, 3, channels_in, out)
+                kernel = (rng.standard_normal(kernel_shape) * 0.05).astype(np.float32)
+                bias = (rng.standard_normal(out) * 0.1).astype(np.float32)
+                written[name] = (kernel, bias)
+                channels_in = out
+            else:
+                kernel, bias = np.zeros((4, 2), np.float32), np.zeros(2, np.float32)
+            names = [f"{name}_W_1:0", f"{name}_b_1:0"] if convention == "2016" else [f"{name}/kernel:0", f"{name}/bias:0"]
+            group.attrs["weight_names"] = [n.encode() for n in names]
+            group.create_dataset(names[0], data=kernel)
+            group.create_dataset(names[1], data=bias)
+    return written
+
+
+def caffe_by_hand(x):
+    """Caffe's preprocessing of [0, 1] RGB, written out: ×255, channels reversed to BGR, minus the BGR mean."""
+    bgr = x.flip(1) * 255
+    return bgr - torch.tensor([103.939, 116.779, 123.68]).view(1, 3, 1, 1, 1)
+
+
+@pytest.mark.parametrize("convention, whole_model", [("2016", False), ("keras2", False), ("keras2", True)])
+def test_keras_h5_weights_land_on_their_layers_with_caffe_normalisation(tmp_path, convention, whole_model):
+    path = tmp_path / "vgg19_keras.h5"
+    written = write_keras_vgg19(path, convention, seed=3, whole_model=whole_model)
+    net = create_backbone("vgg19", weights=str(path))
+    assert net.card.weights == f"file:{path}"
+    assert net.card.extra["normalization"] == "caffe"
+    assert net.card.input_normalization == stst_core.Normalization.CAFFE.description
+    assert len(written) == 16
+    for keras_name, (kernel, bias) in written.items():
+        block, index = keras_name.removeprefix("block").split("_conv")
+        conv = net.features[net._index[f"conv{block}_{index}"]]
+        torch.testing.assert_close(conv.weight, torch.from_numpy(kernel).permute(3, 2, 0, 1), rtol=0, atol=0)
+        torch.testing.assert_close(conv.bias, torch.from_numpy(bias), rtol=0, atol=0)
+
+
+def test_keras_features_equal_conv1_1_by_hand_on_caffe_input(tmp_path):
+    path = tmp_path / "vgg19_keras.h5"
+    kernel, bias = write_keras_vgg19(path, seed=4)["block1_conv1"]
+    net = create_backbone("vgg19", weights=str(path))
+    frame = torch.rand(1, 3, 1, 6, 5, generator=torch.Generator().manual_seed(0))
+    got = net(frame, ["conv1_1", "relu1_1"])
+    # TensorFlow's (kh, kw, in, out) kernel as torch's (out, in, kh, kw); Keras' "same" padding is 1 for 3×3
+    expected = torch.nn.functional.conv2d(caffe_by_hand(frame)[:, :, 0], torch.from_numpy(kernel).permute(3, 2, 0, 1), torch.from_numpy(bias), padding=1)
+    torch.testing.assert_close(got["conv1_1"][:, :, 0], expected, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(got["relu1_1"][:, :, 0], expected.clamp_min(0), rtol=1e-5, atol=1e-4)
+    # the channels really are reversed: BGR input, so the kernel's first input channel sees blue
+    blue = torch.zeros(1, 3, 1, 3, 3)
+    blue[:, 2] = 1
+    centre = net(blue, ["conv1_1"])["conv1_1"][0, :, 0, 1, 1]
+    bgr = torch.tensor([255 - 103.939, -116.779, -123.68])
+    torch.testing.assert_close(centre, torch.einsum("hwio,i->o", torch.from_numpy(kernel), bgr) + torch.from_numpy(bias), rtol=1e-5, atol=1e-3)
+
+
+def test_an_explicit_normalisation_wins_over_the_keras_default(tmp_path):
+    path = tmp_path / "vgg19_keras.h5"
+    write_keras_vgg19(path)
+    net = create_backbone("vgg19", weights=str(path), normalization="imagenet")
+    assert net.card.extra["normalization"] == "imagenet"
+    assert net.card.input_normalization == stst_core.Normalization.IMAGENET.description
+    assert create_backbone("vgg19", weights="random").card.extra["normalization"] == "imagenet"  # "auto" is ImageNet's for other weights
+
+
+def test_the_with_top_file_loads_its_convolutions_and_refuses_the_classifier(tmp_path):
+    path = tmp_path / "vgg19_weights_tf_dim_ordering_tf_kernels.h5"
+    written = write_keras_vgg19(path, "2016", top=True)
+    net = create_backbone("vgg19", weights=str(path))
+    torch.testing.assert_close(net.features[net._index["conv5_4"]].bias, torch.from_numpy(written["block5_conv4"][1]), rtol=0, atol=0)
+    with pytest.raises(BackboneError, match="Keras weights give the convolutional layers only.*without classifier=True"):
+        create_backbone("vgg19", weights=str(path), classifier=True)
+    with pytest.raises(BackboneError, match="Keras weights give the convolutional layers only"):
+        create_backbone("vgg19", weights="keras", classifier=True)  # refused before any download
+
+
+def test_a_keras_file_that_is_not_vgg19_names_what_is_missing_and_wrong(tmp_path):
+    import h5py
+
+    path = tmp_path / "other.h5"
+    write_keras_vgg19(path, drop=("block5_conv3", "block5_conv4"), reshape=("block3_conv2", (3, 3, 128, 256)))
+    with pytest.raises(WeightsError) as info:
+        create_backbone("vgg19", weights=str(path))
+    message = str(info.value)
+    assert "is not Keras' VGG-19" in message and "missing layers block5_conv3, block5_conv4" in message
+    assert "block3_conv2: kernel (3, 3, 128, 256), bias (256,) instead of (3, 3, 256, 256), (256,)" in message
+    assert "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5" in message
+    with h5py.File(tmp_path / "plain.h5", "w") as handle:
+        handle.create_dataset("x", data=[1.0])
+    with pytest.raises(WeightsError, match="not Keras weights \\(no 'layer_names' attribute"):
+        create_backbone("vgg19", weights=str(tmp_path / "plain.h5"))
+    (tmp_path / "junk.h5").write_bytes(b"not hdf5")
+    with pytest.raises(WeightsError, match="could not read .*junk.h5 as an HDF5 file"):
+        create_backbone("vgg19", weights=str(tmp_path / "junk.h5"))
+
+
+def test_the_keras_tag_names_the_published_file_and_its_md5(monkeypatch):
+    assert stst_vgg.VGG19.weights_choice("keras").file is stst_vgg.KERAS
+    assert stst_vgg.KERAS.filename == "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    assert stst_vgg.KERAS.urls[0] == "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    monkeypatch.setenv("STST_OFFLINE", "1")
+    with pytest.raises(WeightsError) as info:
+        create_backbone("vgg19", weights="keras")
+    message = str(info.value)
+    assert str(stst_core.cache_dir() / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5") in message
+    assert "md5 253f8cb515780f3b799900260a226db6" in message and "~/.keras/models/" in message
+
+
+@pytest.fixture
+def served_keras_vgg19(file_server, monkeypatch):
+    """vgg19's ``keras`` weights pointed at a loopback server holding a random Keras-layout file.
+
+    Yields ``(written, md5, use)``: the tensors written, the file's md5, and
+    ``use(md5)``, which points the tag at the served file checked by that md5.
+    """
+    folder, base, requests = file_server
+    name = stst_vgg.KERAS.filename
+    written = write_keras_vgg19(folder / name, "2016", seed=5)
+    md5 = hashlib.md5((folder / name).read_bytes()).hexdigest()
+
+    def use(expected):
+        served = stst_core.WeightsFile("vgg19.keras", name, (f"{base}/missing/{name}", f"{base}/{name}"), None, md5=expected)
+        real = stst_vgg.VGG19.weights_choice("keras")
+        choices = tuple(stst_vgg.WeightsChoice("keras", real.description, file=served) if c.tag == "keras" else c for c in stst_vgg.VGG19.weights_choices)
+        monkeypatch.setattr(stst_vgg.VGG19, "weights_choices", choices)
+        return requests
+
+    return written, md5, use
+
+
+def test_keras_weights_download_verified_by_their_md5(served_keras_vgg19):
+    written, md5, use = served_keras_vgg19
+    requests = use(md5)
+    net = create_backbone("vgg19", weights="keras")
+    assert net.card.weights == "keras" and net.card.source.endswith("/missing/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5")
+    assert net.card.extra["normalization"] == "caffe"
+    torch.testing.assert_close(net.features[0].weight, torch.from_numpy(written["block1_conv1"][0]).permute(3, 2, 0, 1), rtol=0, atol=0)
+    cached = stst_core.cache_dir() / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    assert hashlib.md5(cached.read_bytes()).hexdigest() == md5
+    create_backbone("vgg19", weights="keras")  # from the cache: no second download
+    assert requests == ["/missing/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5", "/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"]
+
+
+def test_keras_weights_whose_md5_differs_are_refused(served_keras_vgg19):
+    _, md5, use = served_keras_vgg19
+    use("0" * 32)
+    with pytest.raises(WeightsError, match=f"checksum mismatch: got md5 {md5}, expected {'0' * 32}"):
+        create_backbone("vgg19", weights="keras")
+    assert not any(stst_core.cache_dir().iterdir())

@@ -204,3 +204,56 @@ def test_load_state_dict_unwraps_pyslowfast_checkpoints(tmp_path):
     torch.save({"model_state": state, "epoch": 15, "cfg": "TRAIN: ..."}, tmp_path / "ckpt.pyth")
     assert is_weights_path("ckpt.pyth")
     assert set(load_state_dict(tmp_path / "ckpt.pyth")) == {"model.cls_token"}
+
+
+# -- an md5 from the publisher (Keras' applications give only that) ----------------------------------------
+
+
+def md5_file(url, md5, sha256=None):
+    return WeightsFile("toy.keras", "toy.h5", (url,), sha256, md5=md5)
+
+
+def test_an_md5_verifies_without_a_published_sha256(file_server):
+    folder, base, requests = file_server
+    payload = b"keras weights" * 100
+    (folder / "toy.h5").write_bytes(payload)  # the loopback server publishes no sha256: the md5 is the check
+    spec = md5_file(f"{base}/toy.h5", hashlib.md5(payload).hexdigest())
+    assert spec.checksum == f"md5 {hashlib.md5(payload).hexdigest()}"
+    assert fetch(spec, progress=False).read_bytes() == payload
+    assert fetch(spec, progress=False) == cache_dir() / "toy.h5" and requests == ["/toy.h5"]
+
+
+def test_a_wrong_md5_is_a_mismatch_naming_both_digests(file_server):
+    folder, base, _ = file_server
+    (folder / "toy.h5").write_bytes(b"tampered")
+    expected = hashlib.md5(b"the real thing").hexdigest()
+    with pytest.raises(WeightsError, match=f"checksum mismatch: got md5 {hashlib.md5(b'tampered').hexdigest()}, expected {expected}") as info:
+        fetch(md5_file(f"{base}/toy.h5", expected), progress=False)
+    assert f"put the file at {cache_dir() / 'toy.h5'} (md5 {expected})" in str(info.value)
+    assert not any(cache_dir().iterdir())
+
+
+def test_an_md5_beside_a_sha256_must_match_too(file_server):
+    folder, base, _ = file_server
+    payload = b"both"
+    (folder / "toy.h5").write_bytes(payload)
+    sha256, md5 = hashlib.sha256(payload).hexdigest(), hashlib.md5(payload).hexdigest()
+    assert md5_file("x", md5, sha256[:8]).checksum == f"sha256 starting with {sha256[:8]} and md5 {md5}"
+    with pytest.raises(WeightsError, match="got md5"):
+        fetch(md5_file(f"{base}/toy.h5", "0" * 32, sha256), progress=False)
+    with pytest.raises(WeightsError, match="got sha256"):
+        fetch(md5_file(f"{base}/toy.h5", md5, "0" * 64), progress=False)
+    assert fetch(md5_file(f"{base}/toy.h5", md5, sha256), progress=False).read_bytes() == payload
+
+
+@pytest.mark.parametrize("bad", ["253f8cb5", "253F8CB515780F3B799900260A226DB6", "0" * 33])
+def test_a_malformed_md5_is_refused_at_once(bad):
+    with pytest.raises(ValueError, match="md5 must be the full digest in lower-case hex"):
+        WeightsFile("toy.keras", "toy.h5", ("http://127.0.0.1:9/toy.h5",), None, md5=bad)
+
+
+def test_keras_files_are_paths_that_need_their_backbone(tmp_path):
+    assert is_weights_path("vgg19_notop.h5") and is_weights_path("model.hdf5")
+    (tmp_path / "w.h5").write_bytes(b"\x89HDF\r\n\x1a\n")
+    with pytest.raises(WeightsError, match="Keras HDF5 file.*only a backbone that knows its Keras layout reads it"):
+        load_state_dict(tmp_path / "w.h5")

@@ -18,13 +18,26 @@ Weights:
 ``imagenet`` (default)
     timm's ``vgg19.tv_in1k`` (torchvision's ImageNet-1k weights) from the
     Hugging Face hub, cached; normalised with ImageNet mean and std.
+``keras``
+    Keras' ImageNet weights (``keras.applications.VGG19``, the file
+    ``vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5``, md5-checked): the
+    spatial network of the STST reference implementation (Greco & Siegel
+    2024). Trained on Caffe-preprocessed input, so normalised as Caffe does:
+    ×255, RGB→BGR, minus the BGR mean (103.939, 116.779, 123.68).
 ``random``
     timm's initialisation under the seed given to :func:`create_backbone`.
 a file path
     ``.safetensors`` or a ``torch.save`` state dict, with keys in timm's or
     torchvision's layout (``features.0.weight`` …) or named by layer
-    (``conv1_1.weight`` …, as in the Gatys et al. PyTorch port). Caffe-converted
+    (``conv1_1.weight`` …, as in the Gatys et al. PyTorch port); or a Keras
+    VGG-19 weights file (``.h5``, the notop file or the with-top one, whose
+    classifier is ignored), normalised as ``keras``. Other Caffe-converted
     weights need ``normalization="caffe"``.
+
+``normalization="auto"`` (the default) normalises as the weights need:
+Caffe's for Keras weights, ImageNet's for all others (random ones included);
+``"imagenet"``, ``"caffe"`` or ``"none"`` overrides it. The card's
+``normalization`` option records the one used.
 """
 
 from __future__ import annotations
@@ -38,8 +51,10 @@ from torch import nn
 from stst_core import (
     Backbone,
     BackboneCard,
+    BackboneError,
     LayerSpec,
     Normalization,
+    ResolvedWeights,
     WeightsChoice,
     WeightsError,
     WeightsFile,
@@ -48,6 +63,8 @@ from stst_core import (
     unfold_time,
 )
 
+from ._keras import KERAS_NOTOP, is_keras_file, read_keras_vgg19
+
 IMAGENET = WeightsFile(
     name="vgg19.imagenet",
     filename="vgg19.tv_in1k.safetensors",
@@ -55,6 +72,20 @@ IMAGENET = WeightsFile(
     sha256="11aea017b543ff59233749d8f1cf544cda749378f5790d2fedab841fb86b7669",
     licence="BSD-3-Clause",
     size_bytes=574_673_361,
+)
+
+# keras.applications.VGG19(weights="imagenet", include_top=False): Keras checks it by this md5
+KERAS = WeightsFile(
+    name="vgg19.keras",
+    filename=KERAS_NOTOP,
+    urls=(
+        f"https://storage.googleapis.com/tensorflow/keras-applications/vgg19/{KERAS_NOTOP}",
+        f"https://github.com/fchollet/deep-learning-models/releases/download/v0.1/{KERAS_NOTOP}",
+    ),
+    sha256=None,
+    md5="253f8cb515780f3b799900260a226db6",
+    licence="CC-BY-4.0",  # ported by Keras from the Oxford VGG group's release
+    size_bytes=80_134_624,
 )
 
 # the ``normalization`` option: imagenet for timm/torchvision weights, caffe for Caffe/Keras-converted ones
@@ -79,10 +110,10 @@ def _layer_names(features: nn.Sequential) -> list[str]:
 
 
 class VGG19(Backbone):
-    """VGG-19 convolutional layers, frame by frame, with ImageNet, random or file weights."""
+    """VGG-19 convolutional layers, frame by frame, with ImageNet (timm's or Keras'), random or file weights."""
 
     paper = "Simonyan & Zisserman (2015). Very Deep Convolutional Networks for Large-Scale Image Recognition. ICLR. arXiv:1409.1556"
-    licence = "architecture: timm (Apache-2.0); imagenet weights: torchvision (BSD-3-Clause)"
+    licence = "architecture: timm (Apache-2.0); imagenet weights: torchvision (BSD-3-Clause); keras weights: Oxford VGG via Keras (CC-BY-4.0)"
     weights_choices = (
         WeightsChoice(
             "imagenet",
@@ -91,11 +122,18 @@ class VGG19(Backbone):
             IMAGENET,
             hint="torchvision's vgg19-dcbb9e9d.pth state dict works too: pass weights=<its path>.",
         ),
+        WeightsChoice(
+            "keras",
+            "Keras applications' VGG-19 ImageNet weights, the STST reference's spatial network (downloaded once, cached; Caffe normalisation)",
+            "CC-BY-4.0",
+            KERAS,
+            hint=f"Keras' own copy works too: pass weights=~/.keras/models/{KERAS_NOTOP}.",
+        ),
         WeightsChoice("random", "timm's random initialisation (He normal, fan-out) under the given seed"),
     )
     default_weights = "imagenet"
     normalization = Normalization.IMAGENET
-    weights_help = "Expected keys like 'features.0.weight' (timm/torchvision) or 'conv1_1.weight' (named by layer)."
+    weights_help = "Expected keys like 'features.0.weight' (timm/torchvision) or 'conv1_1.weight' (named by layer), or a Keras VGG-19 .h5 file."
     temporal_window = 1
     min_size = 32  # five 2×2 poolings
 
@@ -104,9 +142,18 @@ class VGG19(Backbone):
         weights: str | None = None,
         *,
         pooling: Literal["max", "avg"] = "max",
-        normalization: Literal["imagenet", "caffe", "none"] = "imagenet",  # the keys of NORMALIZATIONS
+        normalization: Literal["auto", "imagenet", "caffe", "none"] = "auto",  # auto, or a key of NORMALIZATIONS
         classifier: bool = False,
     ):
+        if classifier and weights == "keras":  # refused before the download
+            raise BackboneError(_KERAS_CLASSIFIER)
+        resolved = weights if isinstance(weights, ResolvedWeights) else self.resolve_weights(weights)
+        keras = resolved.path is not None and is_keras_file(resolved.path)
+        if keras and classifier:
+            raise BackboneError(_KERAS_CLASSIFIER)
+        if normalization == "auto":
+            # Keras' weights were trained on Caffe's BGR input, timm's and torchvision's on ImageNet-normalised RGB
+            normalization = "caffe" if keras else "imagenet"
 
         # Built on the meta device so that the 120M-parameter classifier, which no
         # layer here uses, is never allocated; only the feature stack is materialised.
@@ -146,7 +193,7 @@ class VGG19(Backbone):
             ),
             layers=layers,
             default_layers=["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"],
-            weights=weights,
+            weights=resolved,
             normalization=NORMALIZATIONS[normalization],
         )
         self.features = nn.Sequential(*modules)
@@ -160,7 +207,7 @@ class VGG19(Backbone):
             _initialize_like_timm(self.classifier.modules())
         self._index = {name: i for i, name in enumerate(names)}
         self._names = names
-        self.load_weights()
+        self.load_weights(read_keras_vgg19(resolved.path) if keras else None)
 
     def compute(self, video: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
         head = [name for name in ("fc7", "logits") if name in layers]
@@ -209,6 +256,12 @@ class VGG19(Backbone):
                 "build the backbone without classifier=True, or give a file with timm's or torchvision's classifier keys"
             )
         return loaded
+
+
+_KERAS_CLASSIFIER = (
+    "vgg19: Keras weights give the convolutional layers only (the classifier of Keras' with-top file is not read); "
+    "build the backbone without classifier=True, or use weights='imagenet' (or torchvision's file) for the classifier"
+)
 
 
 def _initialize_like_timm(modules) -> None:
