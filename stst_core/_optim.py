@@ -19,7 +19,10 @@ one that never stopped (same device). The pixel optimisers keep ``x`` in
     coordinates held at a bound by it stay fixed; a backtracking (Armijo) line
     search along the projected path picks the step. One step is one
     iteration; ``lr`` is not used. Its memory is part of the state, so a
-    resumed run continues with the same curvature estimate.
+    resumed run continues with the same curvature estimate. ``bounded=False``
+    drops the box (the caller clips the result); ``max_evaluations``,
+    ``ftol`` and ``gtol`` stop it as SciPy's L-BFGS-B stops (:class:`LBFGS`),
+    after which a step leaves ``x`` where it is.
 
 The objective returns ``(total, terms)``: the scalar to minimise and a vector
 of the terms it is made of. Every stepper returns the values at the ``x`` the
@@ -153,15 +156,65 @@ def warmup_cosine(lr: float, warmup: int, total: int, floor: float = 0.0) -> Cal
 
 
 class LBFGS(Stepper):
-    """Projected L-BFGS on the box [0, 1] (see the module's docstring)."""
+    """Projected L-BFGS on the box [0, 1] (see the module's docstring), or unbounded.
 
-    def __init__(self, x: torch.Tensor, history: int = 10, max_backtracks: int = 20):
-        super().__init__(x.clamp(0, 1))
+    Stopping, as SciPy's L-BFGS-B (each off while 0 or None): after an iteration, when
+    the objective has been evaluated more than ``max_evaluations`` times
+    (its ``maxfun``), when the relative decrease
+    ``(f_k − f_k+1) / max(|f_k|, |f_k+1|, 1)`` is at most ``ftol``, or when
+    the largest entry of the (projected) gradient times ``gradient_scale`` is
+    at most ``gtol`` (``gradient_scale`` converts the gradient to the units
+    the tolerance was meant for). :attr:`evaluations` counts the
+    evaluations and :attr:`stopped` says why it stopped (``""`` while it
+    runs); both are part of the state. :attr:`SCIPY_FTOL` and
+    :attr:`SCIPY_GTOL` are SciPy's defaults.
+    """
+
+    SCIPY_FTOL = 2.220446049250313e-09  # factr 1e7 times the machine epsilon
+    SCIPY_GTOL = 1e-05
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        history: int = 10,
+        max_backtracks: int = 20,
+        *,
+        bounded: bool = True,
+        max_evaluations: int | None = None,
+        ftol: float = 0.0,
+        gtol: float = 0.0,
+        gradient_scale: float = 1.0,
+    ):
+        super().__init__(x.clamp(0, 1) if bounded else x.clone())
         self.history = history
         self.max_backtracks = max_backtracks
+        self.bounded = bounded
+        self.max_evaluations, self.ftol, self.gtol, self.gradient_scale = max_evaluations, ftol, gtol, gradient_scale
         self.s: list[torch.Tensor] = []  # position changes of the last steps
         self.y: list[torch.Tensor] = []  # gradient changes of the last steps
         self.at_x: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # (total, terms, grad) at x
+        self.evaluations = 0
+        self.stopped = ""
+
+    def _evaluate(self, objective, x):
+        self.evaluations += 1
+        return value_and_grad(objective, x)
+
+    def _projected(self, x: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+        """``step`` with the entries that would leave the box at a bound set to 0 (all of it when unbounded)."""
+        if not self.bounded:
+            return step
+        return step.masked_fill(((x <= 0) & (step < 0)) | ((x >= 1) & (step > 0)), 0.0)
+
+    def _stop_reason(self, old_total: torch.Tensor, new_total: torch.Tensor, grad: torch.Tensor) -> str:
+        if self.max_evaluations is not None and self.evaluations > self.max_evaluations:
+            return "evaluations"
+        old, new = float(old_total), float(new_total)
+        if self.ftol > 0 and (old - new) / max(abs(old), abs(new), 1.0) <= self.ftol:
+            return "ftol"
+        if self.gtol > 0 and float(self._projected(self.x, -grad).abs().max()) * self.gradient_scale <= self.gtol:
+            return "gtol"
+        return ""
 
     def _direction(self, grad: torch.Tensor) -> torch.Tensor:
         q = grad.clone()
@@ -179,38 +232,42 @@ class LBFGS(Stepper):
 
     def step(self, objective):
         if self.at_x is None:
-            self.at_x = value_and_grad(objective, self.x)
+            self.at_x = self._evaluate(objective, self.x)
         total, terms, grad = self.at_x
+        if self.stopped:
+            return total, terms
         x = self.x
         with torch.no_grad():
-            direction = self._direction(grad)
-            held = ((x <= 0) & (direction < 0)) | ((x >= 1) & (direction > 0))
-            direction = direction.masked_fill(held, 0.0)
+            direction = self._projected(x, self._direction(grad))
             if not (grad * direction).sum() < 0:  # not a descent direction: forget the curvature
                 self.s, self.y = [], []
-                direction = (-grad).masked_fill(((x <= 0) & (grad > 0)) | ((x >= 1) & (grad < 0)), 0.0)
+                direction = self._projected(x, -grad)
             # a quasi-Newton step is scaled already; the first one is scaled like L-BFGS-B's
             t = 1.0 if self.s else float(min(1.0, 1.0 / max(float(direction.norm()), 1e-30)))
         for _ in range(self.max_backtracks):
             with torch.no_grad():
-                candidate = (x + t * direction).clamp(0, 1)
+                candidate = x + t * direction
+                candidate = candidate.clamp(0, 1) if self.bounded else candidate
                 decrease = (grad * (candidate - x)).sum()
-            new_total, new_terms, new_grad = value_and_grad(objective, candidate)
+            new_total, new_terms, new_grad = self._evaluate(objective, candidate)
             if new_total <= total + 1e-4 * decrease:
                 break
             t *= 0.5
         else:  # no decrease along this direction: stay, and start the memory afresh
             self.s, self.y = [], []
+            if self.max_evaluations is not None and self.evaluations > self.max_evaluations:
+                self.stopped = "evaluations"
             return total, terms
         with torch.no_grad():
             s, y = candidate - x, new_grad - grad
             if (s * y).sum() > 1e-10 * (y * y).sum():  # keep only pairs with positive curvature
                 self.s, self.y = [*self.s, s][-self.history :], [*self.y, y][-self.history :]
         self.x, self.at_x = candidate, (new_total, new_terms, new_grad)
+        self.stopped = self._stop_reason(total, new_total, new_grad)
         return total, terms
 
     def state_dict(self):
-        state = {"x": self.x, "s": list(self.s), "y": list(self.y)}
+        state = {"x": self.x, "s": list(self.s), "y": list(self.y), "evaluations": self.evaluations, "stopped": self.stopped}
         if self.at_x is not None:
             state["total"], state["terms"], state["grad"] = self.at_x
         return state
@@ -221,16 +278,19 @@ class LBFGS(Stepper):
         self.s = [t.to(device) for t in state["s"]]
         self.y = [t.to(device) for t in state["y"]]
         self.at_x = (state["total"].to(device), state["terms"].to(device), state["grad"].to(device)) if "grad" in state else None
+        self.evaluations, self.stopped = int(state.get("evaluations", 0)), str(state.get("stopped", ""))
 
 
-def make_stepper(method: str, x: torch.Tensor, *, lr: float) -> Stepper:
-    """The [0, 1] pixel optimiser ``method`` (``ngd``, ``adam`` or ``lbfgs``) starting at ``x``."""
+def make_stepper(method: str, x: torch.Tensor, *, lr: float, **lbfgs_options) -> Stepper:
+    """The [0, 1] pixel optimiser ``method`` (``ngd``, ``adam`` or ``lbfgs``) starting at ``x``; ``lbfgs_options`` go to :class:`LBFGS`."""
+    if lbfgs_options and method != "lbfgs":
+        raise ConfigError(f"{', '.join(sorted(lbfgs_options))} apply to optimizer 'lbfgs' only, not {method!r}")
     if method == "ngd":
         return NGD(x, lr)
     if method == "adam":
         return Adam(x, lr)
     if method == "lbfgs":
-        return LBFGS(x)
+        return LBFGS(x, **lbfgs_options)
     raise ConfigError(f"optimizer must be one of {', '.join(METHODS)}; got {method!r}")
 
 

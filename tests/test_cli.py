@@ -74,7 +74,7 @@ def test_backbones_info_vgg19():
     assert layers["relu3_1"]["shape"] == [1, 256, 1, 16, 16]
     assert record["licence"] and "Simonyan" in record["paper"]
     assert record["options"]["pooling"] == "one of 'max', 'avg', default 'max'"
-    assert {c["tag"] for c in record["weights_choices"]} == {"imagenet", "random"}
+    assert {c["tag"] for c in record["weights_choices"]} == {"imagenet", "keras", "random"}
 
 
 def test_losses_list():
@@ -145,7 +145,7 @@ def test_backbones_info_names_a_classifiers_classes():
 
 def test_synthesizers_list_and_show_config_round_trip(tmp_path):
     listed = run("synthesizers", "list").output
-    assert "stst" in listed and "paper*, offline" in listed and "stps" in listed
+    assert "stst" in listed and "paper*, reference, offline" in listed and "stps" in listed
     shown = run("synth", "stst", "--show-config", "--preset", "offline", "--set", "octaves.0.steps=7")
     assert shown.exit_code == 0, shown.output
     (tmp_path / "mine.toml").write_text(shown.output)

@@ -204,3 +204,44 @@ def test_grey_options(analytic):
     assert luma.card.extra["grey"] == "luma"
     with pytest.raises(BackboneError, match="grey must be one of 'sum', 'luma'; got 'average'"):
         create_backbone("msoe", weights="analytic", grey="average")
+
+
+def _tf1_legacy_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """TF1's ResizeBilinear(align_corners=False), no half_pixel_centers, of (H, W), written out pixel by pixel."""
+    (h, w), (out_h, out_w) = image.shape, size
+    out = np.empty(size)
+    for i in range(out_h):
+        y = i * h / out_h
+        y0, y1, fy = int(np.floor(y)), min(int(np.ceil(y)), h - 1), y - np.floor(y)
+        for j in range(out_w):
+            x = j * w / out_w
+            x0, x1, fx = int(np.floor(x)), min(int(np.ceil(x)), w - 1), x - np.floor(x)
+            top = image[y0, x0] * (1 - fx) + image[y0, x1] * fx
+            bottom = image[y1, x0] * (1 - fx) + image[y1, x1] * fx
+            out[i, j] = top * (1 - fy) + bottom * fy
+    return out
+
+
+@pytest.mark.parametrize(("size_in", "size_out"), [((5, 7), (20, 28)), ((3, 4), (45, 70)), ((9, 6), (9, 6)), ((4, 4), (13, 11))])
+def test_upsampling_as_matrices(size_in, size_out):
+    from stst_msoe.network import upsample
+
+    x = torch.rand(2, 3, *size_in, dtype=torch.float64)
+    half = upsample(x, size_out, "half_pixel")
+    torch.testing.assert_close(half, F.interpolate(x, size=size_out, mode="bilinear", align_corners=False), rtol=0, atol=1e-6)
+    legacy = upsample(x, size_out, "tf1_legacy")
+    np.testing.assert_allclose(legacy[1, 2].numpy(), _tf1_legacy_resize(x[1, 2].numpy(), size_out), atol=1e-6)
+    if size_in != size_out:  # the legacy grid is shifted by half an input pixel
+        assert (legacy - half).abs().max() > 1e-2
+
+
+def test_tf1_legacy_upsampling_changes_the_concat_layer_and_is_recorded(analytic):
+    clip = translating_texture(1.0, 0.0, frames=2, size=64)
+    legacy = create_backbone("msoe", weights="analytic", upsampling="tf1_legacy")
+    ours, theirs = analytic(clip, ["concat", "scale0", "scale2"]), legacy(clip, ["concat", "scale0", "scale2"])
+    torch.testing.assert_close(ours["scale2"], theirs["scale2"])  # the levels themselves are the same
+    torch.testing.assert_close(ours["concat"][:, :64], theirs["concat"][:, :64])  # level 0 is not resized
+    assert (ours["concat"] - theirs["concat"]).abs().max() > 1e-3
+    assert legacy.card.extra["upsampling"] == "tf1_legacy" and "upsampling" not in analytic.card.extra
+    with pytest.raises(BackboneError, match="upsampling"):
+        create_backbone("msoe", weights="analytic", upsampling="nearest")

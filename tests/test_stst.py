@@ -312,3 +312,26 @@ def test_progress_bars_name_the_frame_and_calibrate_the_cost(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "frame 2/2" in err and "100%" in err
     assert len(synth._costs) == 1 and synth._costs[0] > 0  # seconds per step, measured before the run
+
+
+@pytest.mark.slow
+def test_the_reference_preset_from_the_command_line(tmp_path):
+    """`stst synth stst CLIP --preset reference --set spatial.weights=<a Keras-layout h5>`: every switch of the reference, end to end."""
+    from test_vgg import write_keras_vgg19
+
+    from stst_core import write_video
+    from stst_core.testing import run_cli
+
+    clip = write_video(moving_texture(frames=3), tmp_path / "clip.npz")
+    weights = tmp_path / "vgg19_notop.h5"
+    write_keras_vgg19(weights)
+    out = tmp_path / "reference.zarr"
+    settings = [f"spatial.weights={weights}", "temporal.weights=analytic", "octaves=[{scale=-1, steps=2, lr=0.002}, {scale=0, steps=2, lr=0.005}]", "burn_in=2"]
+    result = run_cli("synth", "stst", clip, "--preset", "reference", "-o", out, "--quiet", *[a for s in settings for a in ("--set", s)])
+    assert result.exit_code == 0, result.output
+    ds = xr.open_zarr(out)
+    assert ds.attrs["status"] == "complete" and ds.video.shape == (3, 3, 40, 48)
+    synth = STSTSynthesizer({"content": moving_texture(frames=3)}, STSTSynthesizer.resolve("reference", overrides=settings))
+    cfg = synth.config
+    assert (cfg.burn_in_padding, cfg.octave_resize, cfg.antialias, cfg.color_mapping) == ("reference", "chained", False, "reference")
+    assert synth.sequence == [1, 2, 0, 1, 2] and synth.networks()["spatial"].net.card.extra["normalization"] == "caffe"

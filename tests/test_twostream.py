@@ -141,3 +141,92 @@ def test_cli_killed_mid_run_resumes_to_the_uninterrupted_result(tmp_path, optimi
     assert StimulusStore(killed).complete
     np.testing.assert_array_equal(xr.open_zarr(killed).video.values, xr.open_zarr(tmp_path / "whole.zarr").video.values)
     np.testing.assert_array_equal(xr.open_zarr(killed).loss.values, xr.open_zarr(tmp_path / "whole.zarr").loss.values)
+
+
+# -- the reference's settings ------------------------------------------------------------
+
+
+def test_the_reference_start_is_the_imagenet_mean_colour_with_noise_of_one_grey_level():
+    start = synthesizer(["init=reference"]).initial()
+    means = start.mean(dim=(0, 2, 3)) * 255
+    torch.testing.assert_close(means, torch.tensor([123.68, 116.779, 103.939]), atol=0.1, rtol=0)  # R, G, B
+    assert abs(float(start.std(dim=(0, 2, 3)).mean()) * 255 - 1) < 0.05
+
+
+def test_a_budget_of_evaluations_unbounded_then_clipped(tmp_path):
+    settings = ["budget=evaluations", "bounds=false", "steps=10", "checkpoint_every=5"]
+    store = synthesizer(settings).synthesize(tmp_path / "budget.zarr", progress=False)
+    ds = xr.open_zarr(tmp_path / "budget.zarr")
+    evaluations = ds.evaluations.values
+    assert ds.evaluations.dims == ("step",) and (np.diff(evaluations) >= 0).all()
+    # every iteration evaluates at least once (the first twice): the iteration that passes the budget is the last
+    assert evaluations[0] >= 2 and 10 < evaluations[-1] <= 10 + 20 and (evaluations[:-1] <= 10).all()
+    assert store.complete and 0 <= ds.video.min() and ds.video.max() <= 1
+    # the counters resume exactly with the rest
+    check_resume_after_every_write(lambda: synthesizer(settings), tmp_path / "kills")
+
+
+def test_equalisation_starts_every_term_at_its_weight_times_equalize(tmp_path):
+    synth = synthesizer(["equalize=1e4", "weights={appearance=1, dynamics=3}", "steps=2"])
+    store = synth.synthesize(tmp_path / "eq.zarr", progress=False)
+    first = xr.open_zarr(tmp_path / "eq.zarr").loss.values[0]
+    np.testing.assert_allclose(synth.weights.cpu().numpy() * first, [1e4, 3e4], rtol=1e-4)
+    assert store.complete
+
+
+def test_each_layer_of_each_term_is_recorded(tmp_path):
+    synthesizer(["steps=3"]).synthesize(tmp_path / "layers.zarr", progress=False)
+    ds = xr.open_zarr(tmp_path / "layers.zarr")
+    assert list(ds.term_layer.values) == ["appearance/level0", "appearance/level1", "dynamics/concat"]
+    for term in ("appearance", "dynamics"):
+        layers = ds.layer_loss.where(ds.term_layer_term == term, drop=True).mean("term_layer")
+        np.testing.assert_allclose(layers.values, ds.loss.sel(term=term).values, rtol=1e-5)
+
+
+def gatys_vgg19_file(path):
+    """A VGG-19 state dict named as Gatys et al.'s PyTorch port names it (conv1_1.weight …), random values."""
+    generator = torch.Generator().manual_seed(0)
+    state, channels = {}, 3
+    for block, (convs, width) in enumerate([(2, 64), (2, 128), (4, 256), (4, 512), (4, 512)], 1):
+        for i in range(1, convs + 1):
+            state[f"conv{block}_{i}.weight"] = torch.randn(width, channels, 3, 3, generator=generator) * (2 / (9 * channels)) ** 0.5
+            state[f"conv{block}_{i}.bias"] = torch.zeros(width)
+            channels = width
+    torch.save(state, path)
+    return path
+
+
+@pytest.mark.slow
+def test_the_reference_preset_from_the_command_line(tmp_path):
+    """`stst synth two-stream CLIP --preset reference --crop square --size N` with Gatys' VGG-19 given as a file."""
+    from stst_core import write_video
+    from stst_core.testing import run_cli
+
+    wide = Video(torch.rand(3, 3, 48, 64, generator=torch.Generator().manual_seed(1)), fps=25, source="wide")
+    clip = write_video(wide, tmp_path / "wide.npz")
+    weights = gatys_vgg19_file(tmp_path / "vgg_conv.pth")
+    out = tmp_path / "reference.zarr"
+    settings = [f"appearance.weights={weights}", "dynamics.weights=analytic", "steps=6", "checkpoint_every=3"]
+    result = run_cli(
+        "synth",
+        "two-stream",
+        clip,
+        "--preset",
+        "reference",
+        "--crop",
+        "square",
+        "--size",
+        "40",
+        "-o",
+        out,
+        "--quiet",
+        *[a for s in settings for a in ("--set", s)],
+    )
+    assert result.exit_code == 0, result.output
+    ds = xr.open_zarr(out)
+    assert ds.video.shape == (3, 3, 40, 40) and ds.attrs["status"] == "complete"
+    assert ds.evaluations.values[-1] >= 2 and list(ds.term_layer.values)[0] == "appearance/relu1_1"
+    synth = TwoStreamSynthesizer({"content": wide}, TwoStreamSynthesizer.resolve("reference", overrides=settings))
+    assert synth.config.budget == "evaluations" and not synth.config.bounds and synth.config.init == "reference"
+    assert synth.streams()["dynamics"].net.card.extra["upsampling"] == "tf1_legacy"
+    assert synth.streams()["appearance"].net.card.extra["normalization"] == "caffe"

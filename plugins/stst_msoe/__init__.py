@@ -3,7 +3,9 @@
 It looks at every consecutive pair of frames of a clip: a ``(B, 3, T, H, W)``
 video gives outputs with ``T - 1`` time steps. Grey is the sum of R, G and B,
 as in the reference implementation (the contrast normalisation removes the
-scale; ``grey="luma"`` weighs them as Tesfaldet et al. do). Layers: ``scale0`` … ``scale4`` (64 channels at each pyramid level's
+scale; ``grey="luma"`` weighs them as Tesfaldet et al. do;
+``upsampling="tf1_legacy"`` brings the coarse levels to full size as
+Tesfaldet et al.'s frozen TF1 graph does, without half-pixel centres). Layers: ``scale0`` … ``scale4`` (64 channels at each pyramid level's
 own resolution), ``concat`` (320 channels at full resolution: the layer whose
 Gram matrices STST matches) and ``flow`` (2 channels, the decoded optical flow
 in pixels per frame, ``(dx, dy)`` with x to the right and y down; only with
@@ -70,7 +72,13 @@ class MSOE(Backbone):
     weights_help = f"Expected the reference MSOE .npz (arrays {', '.join(sorted(REFERENCE_KEYS))}) or a state dict saved from this backbone or from MSOENet."
     temporal_window = 2
 
-    def __init__(self, weights: str | None = None, *, grey: Literal["sum", "luma"] = "sum"):  # the keys of GREY
+    def __init__(
+        self,
+        weights: str | None = None,
+        *,
+        grey: Literal["sum", "luma"] = "sum",  # the keys of GREY
+        upsampling: Literal["half_pixel", "tf1_legacy"] = "half_pixel",  # network.UPSAMPLINGS
+    ):
         resolved = self.resolve_weights(weights)
         state = resolved.state_dict()
         if state is not None:
@@ -87,13 +95,13 @@ class MSOE(Backbone):
                 name="msoe",
                 # grey and contrast normalisation belong to the network (compute), not to a Normalization
                 input_normalization=f"grey = {GREY[grey]} of [0,1] RGB, then contrast normalisation per frame pair",
-                extra={"grey": grey},
+                extra={"grey": grey, **({"upsampling": upsampling} if upsampling != "half_pixel" else {})},
             ),
             layers=layers,
             default_layers=["concat"],
             weights=resolved,
         )
-        self.net = MSOENet(decoder=has_decoder)
+        self.net = MSOENet(decoder=has_decoder, upsampling=upsampling)
         self.load_weights(state, module=self.net)
         self.register_buffer("grey_weights", torch.tensor(LUMA if grey == "luma" else (1.0, 1.0, 1.0)).view(1, 3, 1, 1, 1), persistent=False)
 

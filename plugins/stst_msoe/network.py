@@ -9,7 +9,10 @@ antoninogreco/STST), which works on one pair of grey frames:
    32 channels (valid in time, symmetric spatial padding of 5), squaring, a
    5×5 max pool with stride 1, a 1×1 convolution to 64 channels and an L1
    normalisation over channels;
-4. every level bilinearly upsampled to full size and concatenated: 320 channels;
+4. every level bilinearly upsampled to full size and concatenated: 320 channels
+   (half-pixel centres as TF2's ``tf.image.resize``, or, with
+   ``upsampling="tf1_legacy"``, TF1's ``ResizeBilinear`` without them, as the
+   frozen graph of Tesfaldet et al.);
 5. a flow decoder: 3×3 convolution 320→64, ReLU, 1×1 convolution 64→2.
 
 Because the temporal kernel spans exactly the two frames, the 2×11×11
@@ -28,6 +31,7 @@ NUM_SCALES = 5
 FILTERS = 32
 CHANNELS = 64
 KERNEL = 11
+UPSAMPLINGS = ("half_pixel", "tf1_legacy")
 
 
 def symmetric_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
@@ -44,6 +48,40 @@ def symmetric_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
         index = torch.where(index < size, index, 2 * size - 1 - index)
         x = x.index_select(axis, index)
     return x
+
+
+def bilinear_matrix(size_in: int, size_out: int, upsampling: str = "half_pixel", *, device=None) -> torch.Tensor:
+    """``(size_out, size_in)``: each output position's weights on the inputs, for bilinear resizing along one axis.
+
+    ``"half_pixel"``: the source of output ``i`` is ``(i + ½)·s − ½`` with
+    ``s = size_in/size_out`` (TF2's ``tf.image.resize``, PyTorch's
+    ``align_corners=False``); ``"tf1_legacy"``: ``i·s`` (TF1's
+    ``ResizeBilinear(align_corners=False)`` without ``half_pixel_centers``,
+    which shifts the image by half an input pixel towards the origin).
+    Sources below 0 or beyond the last input are clamped to the edge. As a
+    matrix, the resize is a matrix product, whose gradient is deterministic
+    on every device (PyTorch's bilinear backward on CUDA is not).
+    """
+    if upsampling not in UPSAMPLINGS:
+        raise ValueError(f"upsampling must be one of {', '.join(UPSAMPLINGS)}, got {upsampling!r}")
+    position = torch.arange(size_out, dtype=torch.float64)
+    scale = size_in / size_out
+    source = ((position + 0.5) * scale - 0.5 if upsampling == "half_pixel" else position * scale).clamp(0, size_in - 1)
+    lower = source.floor().long()
+    upper = (lower + 1).clamp(max=size_in - 1)
+    fraction = source - lower
+    matrix = torch.zeros(size_out, size_in, dtype=torch.float64)
+    rows = torch.arange(size_out)
+    matrix.index_put_((rows, lower), 1 - fraction, accumulate=True)
+    matrix.index_put_((rows, upper), fraction, accumulate=True)
+    return matrix.to(device=device, dtype=torch.float32)
+
+
+def upsample(x: torch.Tensor, size: tuple[int, int], upsampling: str = "half_pixel") -> torch.Tensor:
+    """Bilinear resize of ``(N, C, h, w)`` to ``size`` as two matrix products (see :func:`bilinear_matrix`)."""
+    rows = bilinear_matrix(x.shape[-2], size[0], upsampling, device=x.device).to(x.dtype)
+    columns = bilinear_matrix(x.shape[-1], size[1], upsampling, device=x.device).to(x.dtype)
+    return rows @ x @ columns.T
 
 
 def contrast_normalize(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
@@ -69,11 +107,15 @@ class MSOENet(nn.Module):
     ``forward`` returns the per-level energies (each ``(N, 64, h_s, w_s)``), the
     full-resolution concatenation ``(N, 320, H, W)`` and, when asked, the
     decoded flow ``(N, 2, H, W)``. ``decoder=False`` leaves the flow decoder
-    out (weights that have none: the analytic ones).
+    out (weights that have none: the analytic ones); ``upsampling`` is how
+    the coarse levels reach full size (:func:`bilinear_matrix`).
     """
 
-    def __init__(self, decoder: bool = True) -> None:
+    def __init__(self, decoder: bool = True, upsampling: str = "half_pixel") -> None:
         super().__init__()
+        if upsampling not in UPSAMPLINGS:
+            raise ValueError(f"upsampling must be one of {', '.join(UPSAMPLINGS)}, got {upsampling!r}")
+        self.upsampling = upsampling
         self.conv1 = nn.Conv2d(2, FILTERS, KERNEL)  # the 2×11×11 spatiotemporal filters
         self.conv2 = nn.Conv2d(FILTERS, CHANNELS, 1)
         self.decoder = decoder
@@ -104,8 +146,7 @@ class MSOENet(nn.Module):
                 level = self.downsample(level)
             energy = self.oriented_energy(level)
             outputs[f"scale{scale}"] = energy
-            # bilinear with half-pixel centres, as TF2's tf.image.resize
-            upsampled.append(energy if scale == 0 else F.interpolate(energy, size=size, mode="bilinear", align_corners=False))
+            upsampled.append(energy if scale == 0 else upsample(energy, tuple(size), self.upsampling))
         outputs["concat"] = torch.cat(upsampled, dim=1)
         if decode:
             if not self.decoder:

@@ -43,6 +43,16 @@ class TwoStreamConfig:
     steps: int = 6000
     lr: float = 0.01
     checkpoint_every: int = 50
+    # the start: uniform noise, or the reference's N(0, 1) in its VGG input space (0-255, mean
+    # subtracted), i.e. the ImageNet mean colour with noise of σ = 1/255
+    init: Literal["uniform", "reference"] = "uniform"
+    bounds: bool = True  # L-BFGS on the box [0, 1]; False: unbounded, as the reference, and the result clipped
+    # what `steps` counts: L-BFGS iterations, or (the reference's maxfun) evaluations of the objective,
+    # with SciPy's L-BFGS-B tolerances stopping it earlier
+    budget: Literal["iterations", "evaluations"] = "iterations"
+    # loss equalisation (as STST): each term's weight becomes weight · equalize / (its value at the start);
+    # 0: the weights as they are (the paper's 1e9 : 1e15 was set for Gatys et al.'s normalised VGG-19)
+    equalize: float = 0.0
 
     def __post_init__(self):
         self.weights = complete_weights(self.weights, TERMS)
@@ -52,6 +62,10 @@ class TwoStreamConfig:
             raise ValueError(f"steps must be at least 1, got {self.steps}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.equalize < 0:
+            raise ValueError(f"equalize must be 0 (off) or positive, got {self.equalize}")
+        if self.optimizer != "lbfgs" and (not self.bounds or self.budget != "iterations"):
+            raise ValueError(f"bounds=false and budget='evaluations' are L-BFGS's; optimizer is {self.optimizer!r}")
         if self.checkpoint_every < 1:
             raise ValueError(f"checkpoint_every must be at least 1, got {self.checkpoint_every}")
         for term, stream in (("appearance", self.appearance), ("dynamics", self.dynamics)):

@@ -24,11 +24,17 @@ reference). Variants:
 Dynamics style transfer is the standard variant with an ``appearance``
 target other than the input: a still image or another video.
 
-Deliberate differences from the reference implementation: pixels are
-optimised directly in [0, 1] by a projected L-BFGS (the reference optimises
-unbounded VGG inputs and clips afterwards), and the spatial network uses timm's
-VGG-19 with ImageNet weights and normalisation (the reference uses the
-normalised Caffe VGG-19 of Gatys et al.).
+Deliberate differences from the reference implementation, each a setting
+that the ``reference`` preset turns back: pixels are optimised in [0, 1] by a
+projected L-BFGS (``bounds``; the reference optimises unbounded VGG inputs
+and clips afterwards) for ``steps`` iterations (``budget``; the reference
+gives SciPy's L-BFGS-B 6,000 evaluations and its tolerances) from uniform
+noise (``init``; the reference starts at the ImageNet mean colour). The
+spatial network is timm's VGG-19 with ImageNet weights and normalisation (the
+reference uses the normalised Caffe VGG-19 of Gatys et al., which a user can
+give as a file). The line search is a backtracking one, not SciPy's
+Moré–Thuente, so even the reference preset's trajectory is not the
+reference's.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from stst_core import ConfigError, OptimizedSynthesizer, Stream, Video
+from stst_core import LBFGS, Array, ConfigError, Normalization, OptimizedSynthesizer, Stream, Video, make_stepper
 
 from .config import TwoStreamConfig
 
@@ -56,7 +62,7 @@ class TwoStreamSynthesizer(OptimizedSynthesizer):
 
     name = "two-stream"
     config_class = TwoStreamConfig
-    presets = {"paper": PRESETS / "paper.toml", "offline": PRESETS / "offline.toml"}
+    presets = {name: PRESETS / f"{name}.toml" for name in ("paper", "reference", "offline")}
     default_preset = "paper"
     target_roles = ("appearance", "first_frame")
     quick_preset = "offline"
@@ -146,9 +152,34 @@ class TwoStreamSynthesizer(OptimizedSynthesizer):
     # -- the optimisation ----------------------------------------------------------------
 
     def initial(self) -> torch.Tensor:
-        """Uniform noise; the incremental variant optimises every frame but the given first one."""
-        clip = torch.rand(self.shape, generator=self.rng).to(self.device)
+        """The start (``init``); the incremental variant optimises every frame but the given first one."""
+        if self.config.init == "uniform":
+            clip = torch.rand(self.shape, generator=self.rng)
+        else:  # the reference's tf.random_normal in its VGG input space (BGR, 0-255, mean subtracted), in [0, 1] RGB
+            mean = torch.tensor(Normalization.CAFFE.mean).flip(0).view(1, 3, 1, 1)  # as RGB
+            clip = (mean + torch.randn(self.shape, generator=self.rng)) / 255
+        clip = clip.to(self.device)
         return clip[1:] if self.fixed_first else clip
+
+    def make_stepper(self, x: torch.Tensor):
+        cfg = self.config
+        if cfg.optimizer != "lbfgs":
+            return make_stepper(cfg.optimizer, x, lr=cfg.lr)
+        if cfg.budget == "iterations":
+            return make_stepper("lbfgs", x, lr=cfg.lr, bounded=cfg.bounds)
+        # SciPy's maxfun and tolerances; its gtol is meant for the reference's 0-255 variable, whose gradient is ours / 255
+        return make_stepper(
+            "lbfgs", x, lr=cfg.lr, bounded=cfg.bounds, max_evaluations=cfg.steps, ftol=LBFGS.SCIPY_FTOL, gtol=LBFGS.SCIPY_GTOL, gradient_scale=1 / 255
+        )
+
+    def start_state(self):
+        state = super().start_state()
+        if self.config.equalize > 0:  # the weights that make every term start at its weight × equalize
+            self.prepared = self.targets_prepared()
+            with torch.no_grad():
+                start = self.loss_terms(self.full(state["optimizer"]["x"]), self.prepared)[0]
+            state["weights"] = self.weights * self.config.equalize / start.clamp_min(1e-30)
+        return state
 
     def full(self, free: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.first_frame[None], free]) if self.fixed_first else free
@@ -156,19 +187,39 @@ class TwoStreamSynthesizer(OptimizedSynthesizer):
     def start(self, state) -> None:
         super().start(state)
         self.prepared = self.targets_prepared()
+        if "weights" in state:
+            self.weights = state["weights"].to(self.device)
+
+    def histories(self):
+        arrays = super().histories()
+        if self.config.optimizer == "lbfgs":  # the objective's evaluations so far, at each step: the reference's budget
+            arrays["evaluations"] = Array(("step",), (self.units_total,), chunks=(max(1, self.commit_every),))
+        return arrays
+
+    def advance(self, unit: int):
+        rows = super().advance(unit)
+        if self.config.optimizer == "lbfgs":
+            rows.append(("evaluations", unit, torch.tensor(float(self.stepper.evaluations))))
+        return rows
 
     def objective(self, free: torch.Tensor):
         terms, layers = self.loss_terms(self.full(free), self.prepared)
         return (self.weights * terms).sum(), torch.cat([terms, layers])
 
     def result(self) -> torch.Tensor:
-        return self.full(self.stepper.x.detach())
+        return self.full(self.stepper.x.detach().clamp(0, 1))  # clipped, for an unbounded optimisation
 
     def unit_label(self, unit: int) -> str:
         return f"{self.name}, {self.shape[0]} frames: step {unit + 1}/{self.units_total}"
 
     def term_weights(self) -> list[float]:
         return [self.config.weights[t] for t in self.terms()]
+
+    def objective_weights(self, noise: np.ndarray) -> np.ndarray:
+        return self.weights.cpu().double().numpy()  # after loss equalisation, if any
+
+    def step_weights(self, unit: int, rows) -> np.ndarray:
+        return self.weights.cpu().float().numpy()
 
     def nan_advice(self, term: str | None = None) -> str:
         weight = f"weights.{term}" if term else "the weights"
