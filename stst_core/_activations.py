@@ -401,18 +401,27 @@ def network_sha256(net: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def _resolved_options(backbone: str, options: dict) -> str:
-    """The options the factory ran with, its defaults filled in, as canonical JSON.
-
-    ``--option levels=4`` where 4 is the default builds the same network as no option.
-    """
+def _option_defaults(backbone: str) -> dict:
+    """The keyword options of a backbone's factory that have defaults, with them."""
     try:
         parameters = inspect.signature(backbone_class(backbone)).parameters.values()
     except (TypeError, ValueError):
         parameters = []
     kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    defaults = {p.name: p.default for p in parameters if p.kind in kinds and p.default is not p.empty and p.name not in ("weights", "variant")}
-    return json.dumps({**defaults, **options}, sort_keys=True, default=str)
+    return {p.name: p.default for p in parameters if p.kind in kinds and p.default is not p.empty and p.name not in ("weights", "variant")}
+
+
+def _resolved_options(backbone: str, options: dict, resolved: dict | None = None) -> str:
+    """The options the factory ran with, its defaults filled in, as canonical JSON.
+
+    ``--option levels=4`` where 4 is the default builds the same network as no option.
+    A text option the backbone resolves itself (vgg19's ``normalization="auto"``)
+    is recorded as resolved, from its card's ``extra`` (``resolved``), so that a
+    new default that builds the same network matches the stores made before it.
+    """
+    chosen = {**_option_defaults(backbone), **options}
+    chosen.update({key: value for key, value in (resolved or {}).items() if isinstance(chosen.get(key), str) and isinstance(value, str)})
+    return json.dumps(chosen, sort_keys=True, default=str)
 
 
 def _weights_sha256(net: Backbone, backbone: str, weights: str | None) -> str:
@@ -441,7 +450,7 @@ def network_record(net: Backbone, *, backbone: str, weights: str | None, seed: i
         **card,
         "plugin": str(getattr(net, "plugin", None) or ""),
         "network_sha256": network_sha256(net),
-        "options": _resolved_options(backbone, dict(options or {})),
+        "options": _resolved_options(backbone, dict(options or {}), dict(net.card.extra)),
         "seed": int(seed),
         "weights_sha256": _weights_sha256(net, backbone, weights),
         "versions": _versions(net),
@@ -617,7 +626,7 @@ def _check_compatible(store: ActivationStore, stimuli: Sequence[Stimulus], plans
                 f"this run here under another name with --label (e.g. --label {label}-2); the rest of the store stays readable and takes new layers"
             )
         wanted = {**attrs, "dtype": dtype}
-        differences = [key for key in MUST_MATCH if not _same(key, stored.get(key), wanted[key])]
+        differences = [key for key in MUST_MATCH if not _same(key, stored.get(key), wanted[key], wanted["backbone"])]
         if not differences and list(array.shape[1:]) != list(sizes):
             differences = ["shape"]  # the same settings, yet another layer shape: the plugin's code changed
             stored["shape"], wanted["shape"] = list(array.shape[1:]), list(sizes)
@@ -625,9 +634,14 @@ def _check_compatible(store: ActivationStore, stimuli: Sequence[Stimulus], plans
             raise STSTError(_mismatch(store.path, variable, stored, wanted, differences, label))
 
 
-def _same(key: str, stored, wanted) -> bool:
+def _same(key: str, stored, wanted, backbone: str) -> bool:
     if key == "options" and isinstance(stored, str):
-        return json.loads(stored) == json.loads(wanted)  # by value: --option gain=1 is the default gain=1.0
+        # by value (--option gain=1 is the default gain=1.0); an option the backbone gained since, at its
+        # default, builds the network the store was made with
+        before, now = json.loads(stored), json.loads(wanted)
+        added = {key: value for key, value in now.items() if key not in before}
+        defaults = json.loads(json.dumps(_option_defaults(backbone), default=str))
+        return before == {key: value for key, value in now.items() if key in before} and all(defaults.get(k) == v for k, v in added.items())
     return stored == wanted
 
 

@@ -200,7 +200,10 @@ def test_options_are_compared_with_their_defaults_filled_in(headed, videos, tmp_
     [
         ({"pool": "mean"}, r"pool 'none' there, 'mean' here\. .*--label msoe-mean"),
         ({"dtype": "float16"}, r"dtype 'float32' there, 'float16' here\. .*--label msoe-float16"),
-        ({"options": {"grey": "luma"}}, r'options \{"grey": "sum"\} there, \{"grey": "luma"\} here; input normalisation'),
+        (
+            {"options": {"grey": "luma"}},
+            r'options \{"grey": "sum", "upsampling": "half_pixel"\} there, \{"grey": "luma", "upsampling": "half_pixel"\} here; input normalisation',
+        ),
         ({"weights": "random"}, r"weights 'analytic' there, 'random' here, which build another network"),
     ],
 )
@@ -212,6 +215,20 @@ def test_each_setting_that_changes_the_numbers_is_named(videos, tmp_path, change
     with pytest.raises(STSTError, match=message):
         extract(load_inputs(videos[1:2]), out, **{**settings, **change})
     assert contents(out) == before
+
+
+def test_an_option_the_backbone_gained_since_is_matched_at_its_default(videos, tmp_path):
+    import json
+
+    out = tmp_path / "acts.zarr"
+    settings = {"backbone": "msoe", "weights": "analytic", "layers": "scale1", "progress": False}
+    extract(load_inputs(videos[:1]), out, **settings)
+    variable = zarr.open_group(str(out), mode="r+")["msoe.scale1"]
+    variable.attrs["options"] = json.dumps({"grey": "sum"})  # as a store made before msoe had `upsampling`
+    extract(load_inputs(videos[1:2]), out, **settings)  # the default builds that network: the rows join
+    assert xr.open_zarr(out)["msoe.scale1"].shape[0] == 2
+    with pytest.raises(STSTError, match="options"):  # another value of the new option does not
+        extract(load_inputs(videos[2:3]), out, **{**settings, "options": {"upsampling": "tf1_legacy"}})
 
 
 def test_a_network_that_changed_under_the_same_settings_is_refused(videos, tmp_path):
