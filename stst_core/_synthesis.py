@@ -531,11 +531,22 @@ class OptimizedSynthesizer(Synthesizer):
         else:  # the frames the commits wrote; seal() checks them against their checksums next
             video = torch.from_numpy(store._read("video", ...)).to(self.device)
         if "evaluation" in store.attrs.get("evaluations", []):
-            # the same uniform noise a run would start from, from a generator of its own
-            noise = torch.rand(video.shape, generator=torch.Generator().manual_seed(self.seed)).to(self.device)
+            noise = self.noise_start(video)
             evaluation = np.stack([self.evaluate(noise), self.evaluate(video)])
             store.write("evaluation", evaluation)
             self.check_result(evaluation)
+
+    start_description = "the uniform noise it started from"
+
+    def noise_start(self, like: torch.Tensor) -> torch.Tensor:
+        """The start a finished video is compared with (``evaluated="noise"``): by default the uniform noise of its shape a run starts from, under the run's seed.
+
+        A method that starts elsewhere (two-stream's ``init = "reference"``)
+        returns its own start, drawn from a generator of its own, and says
+        what it is in :attr:`start_description` (for the message of a failed
+        result).
+        """
+        return torch.rand(like.shape, generator=torch.Generator().manual_seed(self.seed)).to(self.device)
 
     def check_finite(self, unit: int, rows: Sequence[Row]) -> None:
         """A NaN or inf in a unit's rows stops the run, naming the unit, the step and the term that went non-finite first.
@@ -603,7 +614,7 @@ class OptimizedSynthesizer(Synthesizer):
                     worst = int(np.argmax(np.where(usable, weights * noise, -np.inf)))
                     problem = f"the optimisation did not move from it (the weighted {terms[worst]} term, {weights[worst] * noise[worst]:.3g}, dominates)"
         raise STSTError(
-            f"the result is no better than the uniform noise it started from: {problem}, so the run is marked failed. {self.nan_advice(terms[worst])}"
+            f"the result is no better than {getattr(self, 'start_description', 'the uniform noise it started from')}: {problem}, so the run is marked failed. {self.nan_advice(terms[worst])}"
         )
 
 

@@ -147,7 +147,9 @@ def test_cli_killed_mid_run_resumes_to_the_uninterrupted_result(tmp_path, optimi
 
 
 def test_the_reference_start_is_the_imagenet_mean_colour_with_noise_of_one_grey_level():
-    start = synthesizer(["init=reference"]).initial()
+    synth = synthesizer(["init=reference"])
+    start = synth.initial()
+    torch.testing.assert_close(synth.noise_start(start), start)  # the result is judged against this start, not uniform noise
     means = start.mean(dim=(0, 2, 3)) * 255
     torch.testing.assert_close(means, torch.tensor([123.68, 116.779, 103.939]), atol=0.1, rtol=0)  # R, G, B
     assert abs(float(start.std(dim=(0, 2, 3)).mean()) * 255 - 1) < 0.05
@@ -194,6 +196,15 @@ def gatys_vgg19_file(path):
             channels = width
     torch.save(state, path)
     return path
+
+
+def test_the_reference_preset_without_gatys_file_says_where_it_goes(tmp_path, monkeypatch):
+    from stst_core import WeightsError
+
+    monkeypatch.chdir(tmp_path)
+    synth = TwoStreamSynthesizer({"content": drifting()}, TwoStreamSynthesizer.resolve("reference", overrides=["dynamics.weights=analytic"]))
+    with pytest.raises(WeightsError, match=r"vgg_conv\.pth .*--set appearance\.weights=PATH; --set appearance\.weights=keras"):
+        synth.streams()
 
 
 @pytest.mark.slow

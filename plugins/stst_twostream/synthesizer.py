@@ -45,11 +45,12 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from stst_core import LBFGS, Array, ConfigError, Normalization, OptimizedSynthesizer, Stream, Video, make_stepper
+from stst_core import LBFGS, Array, ConfigError, Normalization, OptimizedSynthesizer, Stream, Video, WeightsError, make_stepper
 
 from .config import TwoStreamConfig
 
 PRESETS = Path(__file__).parent / "presets"
+GATYS_FILE = "vgg_conv.pth"  # the reference preset's appearance weights: a file the user gives
 
 
 def per_sample(activation: torch.Tensor) -> torch.Tensor:
@@ -97,10 +98,19 @@ class TwoStreamSynthesizer(OptimizedSynthesizer):
     def streams(self) -> dict[str, Stream]:
         """The appearance and dynamics streams, built once."""
         if self._streams is None:
-            self._streams = {
-                term: Stream.from_config(term, getattr(self.config, term), max_window=1 if term == "appearance" else 2, device=self.device, seed=self.seed)
-                for term in self.terms()
-            }
+            try:
+                self._streams = {
+                    term: Stream.from_config(term, getattr(self.config, term), max_window=1 if term == "appearance" else 2, device=self.device, seed=self.seed)
+                    for term in self.terms()
+                }
+            except WeightsError as exc:
+                if self.config.appearance.weights != GATYS_FILE or Path(GATYS_FILE).is_file():
+                    raise
+                raise WeightsError(
+                    f"{exc}. The reference preset's appearance network is Gatys et al.'s normalised VGG-19, which is not published "
+                    f"with a checksum: put its PyTorch file {GATYS_FILE} (leongatys/PytorchNeuralStyleTransfer) in this folder or give "
+                    "it with --set appearance.weights=PATH; --set appearance.weights=keras takes the Caffe VGG-19 it was normalised from."
+                ) from None
         return self._streams
 
     def prepare(self) -> None:
@@ -153,13 +163,22 @@ class TwoStreamSynthesizer(OptimizedSynthesizer):
 
     def initial(self) -> torch.Tensor:
         """The start (``init``); the incremental variant optimises every frame but the given first one."""
-        if self.config.init == "uniform":
-            clip = torch.rand(self.shape, generator=self.rng)
-        else:  # the reference's tf.random_normal in its VGG input space (BGR, 0-255, mean subtracted), in [0, 1] RGB
-            mean = torch.tensor(Normalization.CAFFE.mean).flip(0).view(1, 3, 1, 1)  # as RGB
-            clip = (mean + torch.randn(self.shape, generator=self.rng)) / 255
-        clip = clip.to(self.device)
+        clip = self._start(self.rng)
         return clip[1:] if self.fixed_first else clip
+
+    def _start(self, generator: torch.Generator) -> torch.Tensor:
+        if self.config.init == "uniform":
+            return torch.rand(self.shape, generator=generator).to(self.device)
+        # the reference's tf.random_normal in its VGG input space (BGR, 0-255, mean subtracted), in [0, 1] RGB
+        mean = torch.tensor(Normalization.CAFFE.mean).flip(0).view(1, 3, 1, 1)  # as RGB
+        return ((mean + torch.randn(self.shape, generator=generator)) / 255).to(self.device)
+
+    def noise_start(self, like: torch.Tensor) -> torch.Tensor:
+        return self._start(torch.Generator().manual_seed(self.seed))
+
+    @property
+    def start_description(self) -> str:
+        return "the uniform noise it started from" if self.config.init == "uniform" else "the mean colour it started from (init = 'reference')"
 
     def make_stepper(self, x: torch.Tensor):
         cfg = self.config
