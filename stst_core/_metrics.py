@@ -57,16 +57,16 @@ class Metric:
     defaults (the class is made a :mod:`dataclass <dataclasses>`), and
     implements :meth:`compare`::
 
-        class FlickerDistance(Metric):
+        class BlinkDistance(Metric):
             # its docstring's first line is the summary that listings show
-            name = "flicker"
+            name = "blink"
             step: Annotated[int, Range(ge=1)] = 1
 
             def compare(self, generated, target):
                 ...  # a number, or a mapping of named numbers
 
     ``create_metric`` (and the constructor itself) checks the options against
-    their annotations, so ``FlickerDistance(step=0)`` is a
+    their annotations, so ``BlinkDistance(step=0)`` is a
     :class:`ConfigError` naming ``step``. A subclass that needs more set-up
     defines ``__post_init__`` and calls ``super().__post_init__()`` first;
     values derived from the options go in attributes of their own, so that

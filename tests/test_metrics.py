@@ -50,7 +50,7 @@ def clip():
 
 
 def test_every_metric_is_registered():
-    assert set(list_metrics()) >= {"power_spectrum", "oriented_energy", "flow", "autocorrelation", "pixels", "novelty", "gram"}
+    assert set(list_metrics()) >= {"power_spectrum", "oriented_energy", "flow", "flicker", "autocorrelation", "pixels", "novelty", "gram"}
     assert list_metrics("flo*") == ["flow"]
 
 
@@ -145,6 +145,41 @@ def test_reversed_motion_is_a_large_flow_direction_distance(clip):
 
 
 # -- temporal autocorrelation -----------------------------------------------------------------
+
+
+def test_the_speed_ratio_of_a_texture_twice_as_fast_is_one_octave():
+    slow, fast = drifting(dx=1.0), drifting(dx=2.0)
+    assert create_metric("flow")(fast, slow)["speed_log2_ratio"] == pytest.approx(1.0, abs=0.15)
+    assert create_metric("flow")(slow, fast)["speed_log2_ratio"] == pytest.approx(-1.0, abs=0.15)
+
+
+# -- flicker ------------------------------------------------------------------------------------
+
+
+def grey_levels(levels, contrast=0.0):
+    """Frames of one grey level each (plus a left/right step of ``contrast`` around it), 16x16."""
+    step = torch.cat([torch.full((16, 8), -contrast), torch.full((16, 8), contrast)], dim=1)
+    return Video(torch.stack([torch.full((16, 16), level) + step for level in levels])[None].repeat(3, 1, 1, 1), fps=25, source="levels")
+
+
+def test_blink_by_hand():
+    from stst_metrics import flicker
+
+    # mean luma 0.2, 0.4, 0.3: changes 0.2, 0.1; a contrast of ±0.1 throughout: no contrast change
+    measured = flicker(grey_levels([0.2, 0.4, 0.3], contrast=0.1))
+    assert measured.luminance == pytest.approx(0.15, abs=1e-6) and measured.contrast == pytest.approx(0.0, abs=1e-6)
+    ratio = create_metric("flicker")(grey_levels([0.2, 0.4, 0.3]), grey_levels([0.2, 0.3, 0.4]))
+    assert ratio["luminance_log2_ratio"] == pytest.approx(math.log2((0.15 + 1e-4) / (0.1 + 1e-4)), abs=1e-4)
+    assert ratio["contrast_log2_ratio"] == pytest.approx(0.0, abs=1e-4)
+
+
+def test_blink_sees_brightness_and_contrast_pumping_but_hardly_motion(clip):
+    pumped = Video((clip.frames * torch.tensor([1.0, 0.8] * 4).view(1, 8, 1, 1)).contiguous(), clip.fps, "pumped")
+    assert create_metric("flicker")(pumped, clip)["luminance_log2_ratio"] > 3
+    mean = clip.frames.mean(dim=(0, 2, 3), keepdim=True)
+    contrasted = Video((mean + (clip.frames - mean) * torch.tensor([1.0, 0.6] * 4).view(1, 8, 1, 1)).clamp(0, 1).contiguous(), clip.fps, "contrast")
+    assert create_metric("flicker")(contrasted, clip)["contrast_log2_ratio"] > 2
+    assert abs(create_metric("flicker")(drifting(dx=3.0), clip)["luminance_log2_ratio"]) < 2
 
 
 def test_shuffling_frames_lowers_the_autocorrelation():
@@ -400,11 +435,11 @@ def test_the_plugin_guides_metric_example_works(tmp_path, monkeypatch):
 
     guide = (Path(__file__).parents[1] / "docs" / "plugins.md").read_text()
     blocks = re.findall(r"^```python\n(.*?)^```", guide, flags=re.M | re.S)
-    (tmp_path / "stst_flicker.py").write_text(next(b for b in blocks if b.startswith("# stst_flicker.py")))
+    (tmp_path / "stst_blink.py").write_text(next(b for b in blocks if b.startswith("# stst_blink.py")))
     monkeypatch.syspath_prepend(str(tmp_path))
     namespace = {}
-    exec(compile(next(b for b in blocks if b.startswith("# test_flicker.py")), "plugins.md", "exec"), namespace)
+    exec(compile(next(b for b in blocks if b.startswith("# test_blink.py")), "plugins.md", "exec"), namespace)
     try:
-        namespace["test_flicker"]()
+        namespace["test_blink"]()
     finally:
-        sys.modules.pop("stst_flicker", None)
+        sys.modules.pop("stst_blink", None)

@@ -56,7 +56,7 @@ def test_metrics_of_two_stores_against_their_own_target(stores, tmp_path):
     assert any(line.startswith("flow.direction_histogram") for line in lines)
     record = json.loads(report.read_text())
     assert [row["method"] for row in record["stimuli"]] == ["stst", "stps"]
-    assert set(record["metrics"]) == {"power_spectrum", "oriented_energy", "flow", "autocorrelation", "pixels", "novelty", "gram"}
+    assert set(record["metrics"]) == {"power_spectrum", "oriented_energy", "flow", "flicker", "autocorrelation", "pixels", "novelty", "gram"}
     stps_values = record["stimuli"][1]["values"]
     # phase scrambling keeps the spectrum: only the clipping into [0, 1] moves it
     assert stps_values["power_spectrum.joint"] < 0.1

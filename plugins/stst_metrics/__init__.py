@@ -1,7 +1,7 @@
 """Weight-free and model-based metrics that compare a generated video with its target.
 
 Registers the metrics ``power_spectrum``, ``oriented_energy``, ``flow``,
-``autocorrelation``, ``pixels``, ``novelty`` and ``gram`` (one module each,
+``flicker``, ``autocorrelation``, ``pixels``, ``novelty`` and ``gram`` (one module each,
 with its formula), and the commands ``stst metrics`` (a table, JSON, CSV and
 a report-card figure) and ``stst compare-methods`` (one stimulus per method
 from the same input, then the metrics). See ``docs/metrics.md``.
@@ -11,6 +11,7 @@ from stst_core import hookimpl
 
 from .autocorrelation import AutocorrelationDistance, autocorrelation_curve
 from .energy import OrientedEnergyDistance
+from .flicker import FlickerDistance, flicker
 from .flow import FlowDistance, flow_statistics, optical_flow
 from .gram import GramDistance
 from .novelty import Novelty
@@ -20,11 +21,21 @@ from .spectrum import PowerSpectrumDistance, binned_power
 # every metric is a stst_core.Metric, registered under its own name
 METRICS = {
     metric.name: metric
-    for metric in (PowerSpectrumDistance, OrientedEnergyDistance, FlowDistance, AutocorrelationDistance, PixelStatisticsDistance, Novelty, GramDistance)
+    for metric in (
+        PowerSpectrumDistance,
+        OrientedEnergyDistance,
+        FlowDistance,
+        FlickerDistance,
+        AutocorrelationDistance,
+        PixelStatisticsDistance,
+        Novelty,
+        GramDistance,
+    )
 }
 
 __all__ = [
     "AutocorrelationDistance",
+    "FlickerDistance",
     "FlowDistance",
     "GramDistance",
     "Novelty",
@@ -33,6 +44,7 @@ __all__ = [
     "PowerSpectrumDistance",
     "autocorrelation_curve",
     "binned_power",
+    "flicker",
     "flow_statistics",
     "optical_flow",
     "pixel_statistics",

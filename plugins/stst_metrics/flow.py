@@ -103,6 +103,11 @@ class FlowDistance(Metric):
         moving one;
     ``mean_speed``
         ``|mean speed(generated) − mean speed(target)|`` in px/frame;
+    ``speed_log2_ratio``
+        ``log2((s_g + 0.001) / (s_t + 0.001))`` of the two mean speeds in
+        px/frame: 0 at the target's speed, +1 twice as fast, −1 half as fast
+        (a ratio of 0.8–1.25 is −0.32…+0.32; the 0.001 px/frame keeps a still
+        target's ratio finite);
     ``smoothness``
         ``|smoothness(generated) − smoothness(target)|`` in 1/frame.
 
@@ -124,5 +129,6 @@ class FlowDistance(Metric):
             "speed_histogram": total_variation_distance(a.speed_histogram, b.speed_histogram),
             "direction_histogram": total_variation_distance(a.direction_histogram, b.direction_histogram),
             "mean_speed": abs(a.mean_speed - b.mean_speed),
+            "speed_log2_ratio": float(np.log2((a.mean_speed + MIN_MOTION) / (b.mean_speed + MIN_MOTION))),
             "smoothness": abs(a.smoothness - b.smoothness),
         }
