@@ -22,6 +22,8 @@ convolution is computed as a 2-D convolution with the frames as input channels
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -50,7 +52,8 @@ def symmetric_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
     return x
 
 
-def bilinear_matrix(size_in: int, size_out: int, upsampling: str = "half_pixel", *, device=None) -> torch.Tensor:
+@functools.lru_cache(maxsize=64)
+def bilinear_matrix(size_in: int, size_out: int, upsampling: str = "half_pixel") -> torch.Tensor:
     """``(size_out, size_in)``: each output position's weights on the inputs, for bilinear resizing along one axis.
 
     ``"half_pixel"``: the source of output ``i`` is ``(i + ½)·s − ½`` with
@@ -60,7 +63,9 @@ def bilinear_matrix(size_in: int, size_out: int, upsampling: str = "half_pixel",
     which shifts the image by half an input pixel towards the origin).
     Sources below 0 or beyond the last input are clamped to the edge. As a
     matrix, the resize is a matrix product, whose gradient is deterministic
-    on every device (PyTorch's bilinear backward on CUDA is not).
+    on every device (PyTorch's bilinear backward on CUDA is not). Float64
+    on the CPU, computed once per size (cached: MSOE meets the same sizes at
+    every step); do not modify it in place.
     """
     if upsampling not in UPSAMPLINGS:
         raise ValueError(f"upsampling must be one of {', '.join(UPSAMPLINGS)}, got {upsampling!r}")
@@ -74,13 +79,13 @@ def bilinear_matrix(size_in: int, size_out: int, upsampling: str = "half_pixel",
     rows = torch.arange(size_out)
     matrix.index_put_((rows, lower), 1 - fraction, accumulate=True)
     matrix.index_put_((rows, upper), fraction, accumulate=True)
-    return matrix.to(device=device, dtype=torch.float32)
+    return matrix
 
 
 def upsample(x: torch.Tensor, size: tuple[int, int], upsampling: str = "half_pixel") -> torch.Tensor:
     """Bilinear resize of ``(N, C, h, w)`` to ``size`` as two matrix products (see :func:`bilinear_matrix`)."""
-    rows = bilinear_matrix(x.shape[-2], size[0], upsampling, device=x.device).to(x.dtype)
-    columns = bilinear_matrix(x.shape[-1], size[1], upsampling, device=x.device).to(x.dtype)
+    rows = bilinear_matrix(x.shape[-2], size[0], upsampling).to(device=x.device, dtype=x.dtype)
+    columns = bilinear_matrix(x.shape[-1], size[1], upsampling).to(device=x.device, dtype=x.dtype)
     return rows @ x @ columns.T
 
 

@@ -91,6 +91,7 @@ class TwoStreamSynthesizer(OptimizedSynthesizer):
         self.fixed_first = self.config.variant == "incremental"
         self.weights = torch.tensor([self.config.weights[t] for t in self.terms()], device=self.device)
         self._streams = None
+        self.prepared = None  # the targets' time-averaged statistics, once the streams exist
 
     def terms(self) -> list[str]:
         return self.config.active_terms()
@@ -194,7 +195,7 @@ class TwoStreamSynthesizer(OptimizedSynthesizer):
     def start_state(self):
         state = super().start_state()
         if self.config.equalize > 0:  # the weights that make every term start at its weight × equalize
-            self.prepared = self.targets_prepared()
+            self.prepared = self.prepared or self.targets_prepared()
             with torch.no_grad():
                 start = self.loss_terms(self.full(state["optimizer"]["x"]), self.prepared)[0]
             state["weights"] = self.weights * self.config.equalize / start.clamp_min(1e-30)
@@ -205,7 +206,7 @@ class TwoStreamSynthesizer(OptimizedSynthesizer):
 
     def start(self, state) -> None:
         super().start(state)
-        self.prepared = self.targets_prepared()
+        self.prepared = self.prepared or self.targets_prepared()  # computed once, whether by start_state or here
         if "weights" in state:
             self.weights = state["weights"].to(self.device)
 
